@@ -1,0 +1,1 @@
+"""Shared pieces of the voice agent's services (no model library, no global state)."""

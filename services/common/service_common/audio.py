@@ -1,0 +1,125 @@
+"""Audio decoding (PyAV) and encoding (soundfile), independent of any model library.
+
+Samples inside the services are float32 mono in [-1, 1]; sample rates are in Hz.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+
+from .errors import AudioDecodeError, EmptyInput
+
+WHISPER_SAMPLE_RATE_HZ = 16_000
+
+RESPONSE_FORMATS = ("wav", "pcm", "flac", "mp3", "opus")
+"""Formats ``encode_audio`` can write. wav and pcm can be streamed chunk by chunk."""
+
+MEDIA_TYPES = {
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+    "flac": "audio/flac",
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+}
+
+
+def decode_audio(data: bytes, sample_rate_hz: int = WHISPER_SAMPLE_RATE_HZ) -> np.ndarray:
+    """Decode any container/codec FFmpeg knows (wav, flac, mp3, ogg/opus, webm, m4a) to mono float32.
+
+    Returns a 1-D float32 array in [-1, 1] resampled to ``sample_rate_hz`` (all channels averaged).
+    Raises EmptyInput for zero bytes and AudioDecodeError when the bytes are not decodable audio or
+    contain no audio stream.
+    """
+    if not data:
+        raise EmptyInput("the uploaded file is empty", param="file")
+    import av  # local: the LLM service does not install PyAV
+
+    try:
+        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise AudioDecodeError("the file has no audio stream", param="file")
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate_hz)
+            chunks: list[np.ndarray] = []
+            for frame in container.decode(stream):
+                frame.pts = None  # let the resampler keep time; broken timestamps in browser webm confuse it
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except AudioDecodeError:
+        raise
+    except (av.FFmpegError, ValueError, IndexError, UnicodeDecodeError) as err:
+        raise AudioDecodeError(f"could not decode the audio: {err}", param="file") from err
+    if not chunks:
+        raise AudioDecodeError("the file contains no decodable audio frames", param="file")
+    samples = np.concatenate(chunks).astype(np.float32, copy=False)
+    return np.clip(samples, -1.0, 1.0)
+
+
+def to_pcm16(samples: np.ndarray) -> bytes:
+    """float32 samples in [-1, 1] -> little-endian signed 16-bit PCM bytes."""
+    clipped = np.clip(samples, -1.0, 1.0)
+    return (clipped * 32767.0).astype("<i2").tobytes()
+
+
+def wav_header(sample_rate_hz: int, channels: int = 1, data_bytes: int | None = None) -> bytes:
+    """RIFF/WAVE header for 16-bit PCM.
+
+    With ``data_bytes=None`` the sizes are set to 0xFFFFFFFF, the convention for a stream whose length is
+    not known yet (what OpenAI's speech endpoint sends); decoders read until the end of the stream.
+    """
+    unknown = 0xFFFFFFFF
+    data_size = unknown if data_bytes is None else data_bytes
+    riff_size = unknown if data_bytes is None else 36 + data_bytes
+    block_align = channels * 2
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff_size)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, channels, sample_rate_hz, sample_rate_hz * block_align, block_align, 16)
+        + b"data"
+        + struct.pack("<I", data_size)
+    )
+
+
+def encode_audio(samples: np.ndarray, sample_rate_hz: int, response_format: str) -> bytes:
+    """Encode float32 mono samples in [-1, 1] as a whole file in ``response_format`` (see RESPONSE_FORMATS).
+
+    mp3 and opus are written through libsndfile (bundled with the soundfile wheel); opus is resampled to
+    48 000 Hz, the rate Ogg/Opus requires.
+    """
+    if response_format == "pcm":
+        return to_pcm16(samples)
+    if response_format == "wav":
+        pcm = to_pcm16(samples)
+        return wav_header(sample_rate_hz, data_bytes=len(pcm)) + pcm
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    if response_format == "flac":
+        sf.write(buffer, samples, sample_rate_hz, format="FLAC", subtype="PCM_16")
+    elif response_format == "mp3":
+        sf.write(buffer, samples, sample_rate_hz, format="MP3", subtype="MPEG_LAYER_III")
+    elif response_format == "opus":
+        sf.write(buffer, resample(samples, sample_rate_hz, 48_000), 48_000, format="OGG", subtype="OPUS")
+    else:
+        raise ValueError(f"unknown response format {response_format!r}")
+    return buffer.getvalue()
+
+
+def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+    """Resample float32 mono samples with FFmpeg's resampler (PyAV)."""
+    if from_hz == to_hz or samples.size == 0:
+        return samples
+    import av
+
+    frame = av.AudioFrame.from_ndarray(samples.astype(np.float32).reshape(1, -1), format="flt", layout="mono")
+    frame.sample_rate = from_hz
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=to_hz)
+    out = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)

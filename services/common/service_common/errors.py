@@ -1,0 +1,148 @@
+"""Domain errors and their single mapping to OpenAI's error shape.
+
+Every service raises these (never ``HTTPException`` with a hand-written body); ``install_error_handlers``
+turns them, FastAPI's validation errors and Starlette's routing errors into
+``{"error": {"message", "type", "code", "param"}}`` with the right status code.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """Base of every error a service reports to its client.
+
+    Subclasses fix ``status_code`` and ``error_type``; ``code`` is a stable machine-readable string,
+    ``param`` names the request field at fault, if any.
+    """
+
+    status_code: int = 500
+    error_type: str = "server_error"
+    default_code: str | None = None
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.param = param
+
+    def headers(self) -> dict[str, str] | None:
+        return None
+
+
+class InvalidRequest(ServiceError):
+    """The request is well-formed JSON/multipart but its content is unusable (400)."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+    default_code = "invalid_request"
+
+
+class EmptyInput(InvalidRequest):
+    """An upload or text field carries nothing to work on (400)."""
+
+    default_code = "empty_input"
+
+
+class AudioDecodeError(ServiceError):
+    """Uploaded bytes are not audio any decoder understands (415)."""
+
+    status_code = 415
+    error_type = "invalid_request_error"
+    default_code = "audio_decode_error"
+
+
+class InputTooLarge(ServiceError):
+    """An upload or text exceeds a configured limit (413)."""
+
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "input_too_large"
+
+
+class ModelNotReady(ServiceError):
+    """The model is still loading or warming up (503, with ``Retry-After``)."""
+
+    status_code = 503
+    error_type = "server_error"
+    default_code = "model_not_ready"
+
+    def __init__(self, message: str = "the model is still loading", *, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class InferenceError(ServiceError):
+    """The model library failed on an input it had accepted (500)."""
+
+    status_code = 500
+    error_type = "server_error"
+    default_code = "inference_error"
+
+
+def error_body(message: str, error_type: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error object: ``{"error": {"message", "type", "code", "param"}}``."""
+    return {"error": {"message": message, "type": error_type, "code": code, "param": param}}
+
+
+def _validation_message(err: RequestValidationError) -> tuple[str, str | None]:
+    parts = []
+    first_param: str | None = None
+    for item in err.errors():
+        location = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path", "form")]
+        field = ".".join(location)
+        if first_param is None and field:
+            first_param = field
+        parts.append(f"{field}: {item.get('msg', 'invalid')}" if field else str(item.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request", first_param
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error a route can raise to OpenAI's error shape, in one place."""
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, err: ServiceError) -> JSONResponse:
+        if err.status_code >= 500:
+            logger.error("%s: %s", type(err).__name__, err.message)
+        return JSONResponse(
+            error_body(err.message, err.error_type, err.code, err.param),
+            status_code=err.status_code,
+            headers=err.headers(),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, err: RequestValidationError) -> JSONResponse:
+        message, param = _validation_message(err)
+        return JSONResponse(
+            error_body(message, "invalid_request_error", "invalid_request", param), status_code=400
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        error_type = "invalid_request_error" if err.status_code < 500 else "server_error"
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code)
+        return JSONResponse(
+            error_body(str(err.detail), error_type, code),
+            status_code=err.status_code,
+            headers=getattr(err, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, err: Exception) -> JSONResponse:
+        logger.exception("unhandled error")
+        return JSONResponse(
+            error_body(f"internal error: {type(err).__name__}", "server_error", "internal_error"),
+            status_code=500,
+        )

@@ -1,0 +1,80 @@
+"""Liveness and readiness: ``GET /health`` (process up) and ``GET /ready`` (model loaded and warmed up)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from .errors import ModelNotReady
+from .schemas import HealthStatus, ModelCard, ReadyStatus
+
+State = Literal["loading", "downloading", "ready", "failed"]
+
+
+@dataclass
+class Readiness:
+    """Mutable readiness of one service's model, kept on ``app.state.readiness``.
+
+    The lifespan moves it ``loading`` -> (``downloading`` ->) ``ready`` only after a warm-up inference,
+    or to ``failed`` with a detail.
+    """
+
+    model_id: str | None = None
+    owned_by: str = "local"
+    state: State = "loading"
+    progress: float | None = None
+    detail: str | None = None
+    loaded_at: int = field(default_factory=lambda: int(time.time()))
+
+    def mark_ready(self, model_id: str, owned_by: str) -> None:
+        self.model_id, self.owned_by = model_id, owned_by
+        self.state, self.progress, self.detail = "ready", None, None
+        self.loaded_at = int(time.time())
+
+    def mark_failed(self, detail: str) -> None:
+        self.state, self.detail = "failed", detail
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state == "ready"
+
+    def require_ready(self) -> None:
+        """Raise ModelNotReady (503) unless the model is ready."""
+        if not self.is_ready:
+            raise ModelNotReady(f"the model is not ready yet ({self.state})")
+
+    def as_status(self) -> ReadyStatus:
+        return ReadyStatus(status=self.state, model=self.model_id, progress=self.progress, detail=self.detail)
+
+    def model_card(self) -> ModelCard:
+        return ModelCard(id=self.model_id or "unknown", created=self.loaded_at, owned_by=self.owned_by)
+
+
+def readiness_of(request: Request) -> Readiness:
+    readiness: Readiness = request.app.state.readiness
+    return readiness
+
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthStatus, summary="Liveness: 200 while the process is up")
+async def health() -> HealthStatus:
+    return HealthStatus()
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyStatus,
+    summary="Readiness: 200 once the model is loaded and warmed up, 503 before",
+    responses={503: {"model": ReadyStatus, "description": "Model loading, downloading or failed"}},
+)
+async def ready(request: Request) -> JSONResponse:
+    readiness = readiness_of(request)
+    status = readiness.as_status()
+    headers = None if readiness.is_ready else {"Retry-After": "2"}
+    return JSONResponse(status.model_dump(), status_code=200 if readiness.is_ready else 503, headers=headers)

@@ -1,0 +1,73 @@
+"""Sentence splitting for speech: whole texts (TTS input) and token streams (LLM output).
+
+Speech engines emit audio per sentence, so the time to first audio grows with the first sentence's
+length; splitting early (and only at real sentence ends) is what makes streaming pay off.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "no", "approx", "inc", "ltd"}
+)
+# A sentence end: terminal punctuation (optionally followed by closing quotes/brackets), then whitespace.
+_BOUNDARY = re.compile(r"([.!?…]+[\"'”’)\]]*)(\s+)|(\n\s*\n|\n)")
+
+
+def _is_real_boundary(text: str, punct_start: int, punct: str) -> bool:
+    if not punct.startswith("."):
+        return True
+    word_match = re.search(r"([\w.]+)$", text[:punct_start])
+    word = word_match.group(1).lower() if word_match else ""
+    if word in _ABBREVIATIONS:
+        return False
+    # single initials ("J. Smith") are not sentence ends
+    return not (len(word) == 1 and word.isalpha())
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences, stripped, empty ones dropped.
+
+    Ends a sentence at ``.``, ``!``, ``?``, ``…`` followed by whitespace (not after common abbreviations,
+    initials or inside numbers such as ``3.5``) and at line breaks.
+    """
+    buffer = SentenceBuffer()
+    sentences = buffer.feed(text)
+    tail = buffer.flush()
+    return sentences + ([tail] if tail else [])
+
+
+class SentenceBuffer:
+    """Incremental splitter for a token stream: ``feed`` deltas, get the sentences completed so far.
+
+    A sentence is only released once the whitespace after its final punctuation has arrived, so
+    ``"3."`` followed later by ``"5"`` is not cut. ``flush`` returns what is left at the end of the stream.
+    """
+
+    def __init__(self) -> None:
+        self._text = ""
+
+    def feed(self, delta: str) -> list[str]:
+        """Append ``delta``; return the sentences it completed, in order."""
+        self._text += delta
+        sentences: list[str] = []
+        start = 0
+        for match in _BOUNDARY.finditer(self._text):
+            if match.group(1) is not None:
+                if not _is_real_boundary(self._text, match.start(1), match.group(1)):
+                    continue
+                end = match.end(1)
+            else:
+                end = match.start(3)
+            sentence = self._text[start:end].strip()
+            if sentence:
+                sentences.append(sentence)
+            start = match.end()
+        self._text = self._text[start:]
+        return sentences
+
+    def flush(self) -> str | None:
+        """Return the unfinished remainder (stripped) and reset, or None if nothing is left."""
+        rest, self._text = self._text.strip(), ""
+        return rest or None
