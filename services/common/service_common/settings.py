@@ -22,7 +22,9 @@ class ServiceSettings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Address to bind; 0.0.0.0 inside a container.")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port to listen on.")
-    log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$",
-                           description="Python logging level.")
-    cache_dir: Path = Field(default_factory=default_cache_dir,
-                            description="Directory for models assembled or downloaded at run time.")
+    log_level: str = Field(
+        default="INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$", description="Python logging level."
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir, description="Directory for models assembled or downloaded at run time."
+    )

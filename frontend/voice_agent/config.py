@@ -1,0 +1,39 @@
+"""Frontend and pipeline settings, read from ``FRONTEND_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FrontendSettings(BaseSettings):
+    """Where the services are and how a turn is run; any OpenAI-compatible server can fill a slot."""
+
+    model_config = SettingsConfigDict(env_prefix="FRONTEND_", extra="ignore")
+
+    stt_url: str = Field(default="http://127.0.0.1:8001", description="Base URL of the STT service (no /v1).")
+    llm_url: str = Field(default="http://127.0.0.1:8002", description="Base URL of the LLM service (no /v1).")
+    tts_url: str = Field(default="http://127.0.0.1:8003", description="Base URL of the TTS service (no /v1).")
+    stt_model: str = Field(default="whisper-1", description="Model name sent to the STT service.")
+    llm_model: str = Field(default="local", description="Model name sent to the LLM service.")
+    tts_model: str = Field(default="tts-1", description="Model name sent to the TTS service.")
+    voice: str = Field(default="alloy", description="TTS voice id (OpenAI names map to the default voice).")
+    language: str | None = Field(default=None, description="ISO-639-1 language of the user's speech; None = auto.")
+    system_prompt: str | None = Field(
+        default=None, description="System prompt sent with every turn; None = the LLM service's default."
+    )
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="LLM sampling temperature.")
+    max_tokens: int = Field(default=160, ge=1, le=4096, description="Longest reply, in tokens.")
+    connect_timeout_s: float = Field(default=3.0, gt=0, le=60, description="TCP connect timeout per request (s).")
+    read_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="Longest wait for the next bytes of a response (s)."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the Streamlit page binds to.")
+    port: int = Field(default=8501, ge=1, le=65535, description="Port of the Streamlit page.")
+
+
+@lru_cache
+def get_settings() -> FrontendSettings:
+    return FrontendSettings()

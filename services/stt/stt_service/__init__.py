@@ -1,0 +1,1 @@
+"""Speech-to-text service: OpenAI-compatible ``POST /v1/audio/transcriptions`` on faster-whisper."""

@@ -1,0 +1,121 @@
+"""``POST /v1/audio/transcriptions``: OpenAI's speech-to-text endpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from service_common.schemas import ERROR_RESPONSES, ErrorResponse
+
+from .deps import AudioUpload, SettingsDep, TranscriberDep, WorkerDep, check_language
+from .formats import to_srt, to_vtt
+from .schemas import (
+    LANGUAGE_PATTERN,
+    ResponseFormat,
+    TimestampGranularity,
+    TranscriptionJson,
+    TranscriptionVerbose,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_PROMPT_CHARS = 2000
+
+router = APIRouter(tags=["audio"])
+
+
+@router.post(
+    "/v1/audio/transcriptions",
+    summary="Transcribe audio (OpenAI-compatible)",
+    response_model=TranscriptionJson | TranscriptionVerbose,
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "json/verbose_json as JSON; text as text/plain; srt and vtt as subtitle text.",
+            "content": {"text/plain": {}, "application/x-subrip": {}, "text/vtt": {}},
+        },
+        413: {"model": ErrorResponse, "description": "Upload or audio duration above the configured limit"},
+        415: {"model": ErrorResponse, "description": "The file is not decodable audio"},
+    },
+)
+async def create_transcription(
+    audio: AudioUpload,
+    transcriber: TranscriberDep,
+    worker: WorkerDep,
+    settings: SettingsDep,
+    model: Annotated[
+        str, Form(max_length=256, description="Any value is accepted (e.g. whisper-1); the loaded model answers.")
+    ] = "whisper-1",
+    language: Annotated[
+        str | None,
+        Form(
+            pattern=LANGUAGE_PATTERN,
+            description=(
+                "ISO-639-1 code of the spoken language (e.g. 'en', 'de'). Omit to detect it (an extra pass on "
+                "multilingual models). English-only models accept only 'en'."
+            ),
+        ),
+    ] = None,
+    prompt: Annotated[
+        str | None,
+        Form(
+            max_length=MAX_PROMPT_CHARS,
+            description="Text that guides the style and spelling (names, jargon); Whisper keeps its last ~220 tokens.",
+        ),
+    ] = None,
+    response_format: Annotated[
+        ResponseFormat, Form(description="json: {text}; verbose_json: with language, duration, segments; text; srt; vtt.")
+    ] = "json",
+    temperature: Annotated[
+        float, Form(ge=0.0, le=1.0, description="Sampling temperature, 0 to 1; 0 is deterministic decoding.")
+    ] = 0.0,
+    timestamp_granularities: Annotated[
+        list[TimestampGranularity] | None,
+        Form(
+            alias="timestamp_granularities[]",
+            description="'segment' (always given) and/or 'word': word times in verbose_json (costs a little more).",
+        ),
+    ] = None,
+) -> Response:
+    """Transcribe the uploaded audio with the loaded Whisper model.
+
+    Errors (OpenAI's shape): 400 empty file, bad field or unsupported language; 413 upload or audio above the
+    limits; 415 undecodable file; 503 model not ready.
+    """
+    decode_language = check_language(language, transcriber, settings.language)
+    word_timestamps = "word" in (timestamp_granularities or [])
+
+    started = time.perf_counter()
+    result = await worker.run(
+        transcriber.transcribe,
+        audio.samples,
+        language=decode_language,
+        prompt=prompt,
+        temperature=temperature,
+        word_timestamps=word_timestamps,
+    )
+    elapsed_s = time.perf_counter() - started
+    logger.info(
+        "transcribed %.2f s of audio (%d bytes) in %.2f s, RTF %.3f, language %s, %d segments, format %s",
+        audio.duration_s,
+        audio.size_bytes,
+        elapsed_s,
+        elapsed_s / audio.duration_s if audio.duration_s else 0.0,
+        result.language,
+        len(result.segments),
+        response_format,
+    )
+
+    if response_format == "json":
+        return JSONResponse(TranscriptionJson(text=result.text).model_dump())
+    if response_format == "verbose_json":
+        verbose = TranscriptionVerbose.from_transcription(result, with_words=word_timestamps)
+        return JSONResponse(verbose.model_dump(exclude_none=True))
+    if response_format == "srt":
+        return PlainTextResponse(to_srt(result), media_type="application/x-subrip")
+    if response_format == "vtt":
+        return PlainTextResponse(to_vtt(result), media_type="text/vtt")
+    return PlainTextResponse(result.text)

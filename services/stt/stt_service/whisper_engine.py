@@ -1,0 +1,144 @@
+"""faster-whisper (CTranslate2) backend of the ``Transcriber`` protocol. The only module importing faster_whisper."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from service_common.audio import WHISPER_SAMPLE_RATE_HZ
+from service_common.errors import InferenceError
+
+from .config import Settings
+from .embedded import ModelSource, resolve_model, whisper_cache_dir
+from .engine import Segment, Transcription, Word
+
+if TYPE_CHECKING:
+    from faster_whisper.transcribe import Segment as FasterWhisperSegment
+
+logger = logging.getLogger(__name__)
+
+WARM_UP_SECONDS = 1.0
+
+
+class WhisperTranscriber:
+    """Whisper through faster-whisper; int8 on CPU by default.
+
+    Decoding is deterministic at ``temperature=0`` (no temperature fallback: one pass, predictable latency)
+    and does not condition a window on the previous window's text, which keeps one misheard window from
+    derailing the rest (repetition loops). Not thread-safe: call it from one worker thread only.
+    """
+
+    def __init__(
+        self,
+        source: ModelSource,
+        *,
+        download_root: Path,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        beam_size: int = 1,
+    ) -> None:
+        """Load the model (seconds; a hub id is downloaded into ``download_root`` first).
+
+        Raises whatever faster-whisper raises for a missing or broken model (OSError, RuntimeError, ValueError).
+        """
+        from faster_whisper import WhisperModel
+
+        started = time.perf_counter()
+        self._model = WhisperModel(
+            source.location,
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            download_root=str(download_root),
+        )
+        self.model_id = source.name
+        self.owned_by = source.owned_by
+        self.supported_languages = frozenset(self._model.supported_languages)
+        self._beam_size = beam_size
+        logger.info(
+            "loaded Whisper %r from %s in %.2f s (%s, %s, cpu_threads=%d, beam_size=%d, multilingual=%s)",
+            source.name,
+            source.location,
+            time.perf_counter() - started,
+            device,
+            compute_type,
+            cpu_threads,
+            beam_size,
+            len(self.supported_languages) > 1,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WhisperTranscriber:
+        """Resolve ``settings.model`` (embedded packages first, see ``embedded``) and load it."""
+        source = resolve_model(settings.model, settings.cache_dir)
+        return cls(
+            source,
+            download_root=whisper_cache_dir(settings.cache_dir),
+            device=settings.device,
+            compute_type=settings.compute_type,
+            cpu_threads=settings.cpu_threads,
+            beam_size=settings.beam_size,
+        )
+
+    def transcribe(
+        self,
+        samples: np.ndarray,
+        *,
+        language: str | None,
+        prompt: str | None,
+        temperature: float,
+        word_timestamps: bool,
+    ) -> Transcription:
+        """See ``Transcriber.transcribe``: float32 mono 16 kHz samples in, the whole transcription out."""
+        try:
+            segments, info = self._model.transcribe(
+                samples,
+                language=language,
+                initial_prompt=prompt or None,
+                temperature=temperature,
+                beam_size=self._beam_size,
+                condition_on_previous_text=False,
+                word_timestamps=word_timestamps,
+            )
+            # faster-whisper decodes lazily: the work happens while iterating, so iterate here, on the
+            # caller's (worker) thread, and never hand the generator to the event loop.
+            raw_segments = list(segments)
+        except (RuntimeError, ValueError) as err:
+            raise InferenceError(f"Whisper failed: {err}") from err
+        return Transcription(
+            # joined as decoded: Whisper puts the spaces between words itself (none for Chinese or Japanese)
+            text="".join(segment.text for segment in raw_segments).strip(),
+            language=info.language,
+            duration_s=float(info.duration),
+            segments=[_segment(index, segment) for index, segment in enumerate(raw_segments)],
+        )
+
+    def warm_up(self) -> None:
+        """Transcribe 1 s of silence (in English, so multilingual models skip language detection)."""
+        started = time.perf_counter()
+        silence = np.zeros(int(WARM_UP_SECONDS * WHISPER_SAMPLE_RATE_HZ), dtype=np.float32)
+        self.transcribe(silence, language="en", prompt=None, temperature=0.0, word_timestamps=False)
+        logger.info("warm-up transcription of %.0f s of silence took %.2f s", WARM_UP_SECONDS,
+                    time.perf_counter() - started)
+
+
+def _segment(index: int, segment: FasterWhisperSegment) -> Segment:
+    """faster-whisper's segment (numpy floats, optional words) -> ours (plain floats, stripped text)."""
+    return Segment(
+        id=index,
+        start_s=float(segment.start),
+        end_s=float(segment.end),
+        text=segment.text.strip(),
+        seek=int(segment.seek),
+        tokens=[int(token) for token in segment.tokens],
+        temperature=float(segment.temperature or 0.0),
+        avg_logprob=float(segment.avg_logprob),
+        compression_ratio=float(segment.compression_ratio),
+        no_speech_prob=float(segment.no_speech_prob),
+        words=[Word(word.word.strip(), float(word.start), float(word.end), float(word.probability))
+               for word in segment.words or []],
+    )

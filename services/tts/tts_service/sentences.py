@@ -1,0 +1,59 @@
+"""Text -> the pieces an engine speaks one model call at a time.
+
+Why we split ourselves instead of letting Piper do it: Piper phonemises the whole input before its first
+model call and ends "sentences" wherever espeak-ng does, which includes abbreviations ("Dr." -> a pause).
+``service_common.text.split_sentences`` is the splitter the pipeline uses on the LLM's stream, knows
+abbreviations and line breaks, and lets the first sentence be spoken before the rest is even phonemised.
+Sentences longer than a bound are cut further: one unpunctuated 4096-character "sentence" costs Piper 70 s
+and 5.5 GB before its first sample.
+"""
+
+from __future__ import annotations
+
+import re
+
+from service_common.text import split_sentences
+
+# Markdown an LLM likes to emit and espeak-ng would read aloud ("asterisk asterisk bold").
+_MARKDOWN_EMPHASIS = re.compile(r"(?<!\w)(\*{1,3}|_{1,3}|~~|`+)(?=\S)(.+?)(?<=\S)\1(?!\w)")
+_MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.MULTILINE)
+_MARKDOWN_BULLET = re.compile(r"^\s*[-*+]\s+", re.MULTILINE)
+_CLAUSE_END = re.compile(r"[,;:\u2013\u2014]\s")
+
+
+def clean_for_speech(text: str) -> str:
+    """Drop Markdown emphasis, code ticks, heading and bullet markers, keeping the words they wrap."""
+    text = _MARKDOWN_HEADING.sub("", text)
+    text = _MARKDOWN_BULLET.sub("", text)
+    previous = None
+    while previous != text:  # nested emphasis (**_word_**) unwraps one layer per pass
+        previous, text = text, _MARKDOWN_EMPHASIS.sub(r"\2", text)
+    return text
+
+
+def split_for_speech(text: str, max_chars: int) -> list[str]:
+    """Split ``text`` into sentences of at most ``max_chars`` characters, in order, empty ones dropped.
+
+    Over-long sentences are cut at the last clause mark (, ; : dash) in the window, else at the last
+    space, else hard at ``max_chars``.
+    """
+    pieces: list[str] = []
+    for sentence in split_sentences(clean_for_speech(text)):
+        while len(sentence) > max_chars:
+            cut = _cut_position(sentence, max_chars)
+            pieces.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if sentence:
+            pieces.append(sentence)
+    return [piece for piece in pieces if piece]
+
+
+def _cut_position(sentence: str, max_chars: int) -> int:
+    window = sentence[: max_chars + 1]
+    # a cut in the first third would leave a very short piece: prefer a space further on
+    floor = max_chars // 3
+    clause_ends = [match.end() for match in _CLAUSE_END.finditer(window) if match.end() > floor]
+    if clause_ends:
+        return clause_ends[-1]
+    space = window.rfind(" ", floor)
+    return space if space > 0 else max_chars

@@ -1,0 +1,54 @@
+"""Sentence splitting for TTS input and for the LLM token stream."""
+
+from __future__ import annotations
+
+import pytest
+from service_common.text import SentenceBuffer, split_sentences
+
+
+def test_splits_at_sentence_ends_and_keeps_punctuation() -> None:
+    text = "Hello there! How are you today? I am fine. Thanks…  Bye"
+    assert split_sentences(text) == ["Hello there!", "How are you today?", "I am fine.", "Thanks…", "Bye"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dr. Smith measured 3.5 kg of flour.",
+        "Call Mr. J. Smith at noon.",
+        "Bring fruit, e.g. apples, to the party.",
+    ],
+)
+def test_abbreviations_initials_and_decimals_do_not_end_a_sentence(text: str) -> None:
+    assert split_sentences(text) == [text]
+
+
+def test_line_breaks_end_sentences_and_blank_text_gives_nothing() -> None:
+    assert split_sentences("First line\nSecond line") == ["First line", "Second line"]
+    assert split_sentences("   \n ") == []
+
+
+def test_closing_quotes_stay_with_their_sentence() -> None:
+    assert split_sentences('He said "stop." Then he left.') == ['He said "stop."', "Then he left."]
+
+
+def test_stream_releases_a_sentence_only_once_the_following_space_arrives() -> None:
+    buffer = SentenceBuffer()
+    assert buffer.feed("It costs 3.") == []  # could still be 3.5
+    assert buffer.feed("5 euros") == []
+    assert buffer.feed(". Cheap") == ["It costs 3.5 euros."]
+    assert buffer.feed("!") == []
+    assert buffer.feed(" ") == ["Cheap!"]
+    assert buffer.feed("See you") == []
+    assert buffer.flush() == "See you"
+    assert buffer.flush() is None
+
+
+def test_stream_token_by_token_matches_whole_text_split() -> None:
+    text = "Sure. The capital of France is Paris! It has about 2.1 million people. Anything else?"
+    buffer = SentenceBuffer()
+    streamed: list[str] = []
+    for index in range(0, len(text), 3):
+        streamed += buffer.feed(text[index : index + 3])
+    tail = buffer.flush()
+    assert streamed + ([tail] if tail else []) == split_sentences(text)
