@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-
 from .clients import StageError
 from .config import FrontendSettings
 from .pipeline import Pipeline, TurnOptions, TurnResult

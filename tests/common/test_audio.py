@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 import soundfile as sf
+
 from service_common.audio import decode_audio, encode_audio, resample, to_pcm16, wav_header
 from service_common.errors import AudioDecodeError, EmptyInput
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
+
 from service_common.app import build_app
 from service_common.errors import AudioDecodeError, InputTooLarge, ModelNotReady
 

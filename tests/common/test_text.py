@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from service_common.text import SentenceBuffer, split_sentences
 
 
