@@ -1,0 +1,111 @@
+"""What ``POST /v1/audio/speech`` does between validation and bytes: voice resolution and the encoded stream.
+
+``encoded_speech`` is a blocking generator meant to run on the ModelWorker thread: synthesis and encoding both
+happen there, so the event loop only moves bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+
+from service_common.errors import EmptyInput, InputTooLarge, InvalidRequest
+
+from .encoding import AudioEncoder
+from .engine import Synthesizer, VoiceInfo
+from .schemas import OPENAI_VOICES
+
+logger = logging.getLogger(__name__)
+
+
+def check_input(text: str, max_chars: int) -> str:
+    """Return ``text`` if it is speakable; EmptyInput (400) if blank, InputTooLarge (413) over ``max_chars``."""
+    if not text.strip():
+        raise EmptyInput("input is empty: give the text to speak", param="input")
+    if len(text) > max_chars:
+        raise InputTooLarge(f"input has {len(text)} characters; the limit is {max_chars}", param="input")
+    return text
+
+
+def resolve_voice(requested: str, engine: Synthesizer) -> VoiceInfo:
+    """The engine's voice named ``requested``; OpenAI names map to the default voice; else InvalidRequest (400)."""
+    voices = {voice.id: voice for voice in engine.voices()}
+    if requested in voices:
+        return voices[requested]
+    if requested.lower() in OPENAI_VOICES:
+        return voices[engine.default_voice]
+    known = ", ".join([*voices, *OPENAI_VOICES])
+    raise InvalidRequest(f"unknown voice {requested!r}; available: {known}", code="unknown_voice", param="voice")
+
+
+def encoded_speech(
+    engine: Synthesizer,
+    text: str,
+    *,
+    voice: VoiceInfo,
+    speed: float,
+    instructions: str | None,
+    encoder: AudioEncoder,
+    response_format: str,
+    started_at: float,
+) -> Iterator[bytes]:
+    """Synthesise ``text`` and yield encoded bytes, the first item as soon as the first sentence is spoken.
+
+    The first item carries the header too, so a failure in the first sentence surfaces before any byte
+    is sent. ``started_at`` (``time.perf_counter()`` at request arrival) makes the logged time to first
+    audio include queueing behind other requests. Logs one line per request: audio duration, time to first
+    audio, synthesis time and real-time factor (synthesis time / audio duration).
+    """
+    pending = encoder.start()
+    samples_out = sentences = 0
+    synthesis_s = 0.0
+    ttfa_ms: float | None = None
+    chunks = engine.synthesize(text, voice=voice.id, speed=speed, instructions=instructions)
+    try:
+        while True:
+            tick = time.perf_counter()
+            samples = next(chunks, None)
+            synthesis_s += time.perf_counter() - tick
+            if samples is None:
+                break
+            sentences += 1
+            samples_out += samples.size
+            pending += encoder.encode(samples)
+            if pending:
+                if ttfa_ms is None:
+                    ttfa_ms = (time.perf_counter() - started_at) * 1000
+                yield pending
+                pending = b""
+        pending += encoder.finish()
+        if ttfa_ms is None:
+            ttfa_ms = (time.perf_counter() - started_at) * 1000
+        if pending:
+            yield pending
+    finally:
+        encoder.close()
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    duration_s = samples_out / voice.sample_rate_hz
+    logger.info(
+        "speech: voice=%s format=%s chars=%d chunks=%d audio=%.2f s ttfa=%.0f ms synthesis=%.3f s "
+        "real-time factor=%.3f total=%.3f s",
+        voice.id, response_format, len(text), sentences, duration_s, ttfa_ms, synthesis_s,
+        synthesis_s / duration_s if duration_s else float("nan"), time.perf_counter() - started_at,
+    )
+
+
+async def prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Yield ``first`` then ``rest``; a failure mid-stream is logged and cuts the connection (status was sent)."""
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    except Exception:
+        logger.exception("speech stream failed after the response started; the client gets truncated audio")
+        raise
+    finally:
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -1,0 +1,155 @@
+"""A whole spoken turn through the real services, started as processes: jfk.wav in, spoken reply out."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+import soundfile as sf
+
+from voice_agent.clients import StageError
+from voice_agent.config import FrontendSettings
+from voice_agent.pipeline import Pipeline, ReplyAudio, ReplyDelta, Transcript, TurnDone, TurnOptions
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OPTIONS = TurnOptions(temperature=0.0, max_tokens=80)
+NOTHING_LISTENS = "http://127.0.0.1:9"  # the discard port: connection refused at once
+
+
+def normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
+
+
+def settings_for(running_services, **overrides: str) -> FrontendSettings:  # type: ignore[no-untyped-def]
+    urls = {key.removeprefix("FRONTEND_").lower(): value for key, value in running_services.frontend_env().items()}
+    return FrontendSettings(**{**urls, **overrides})
+
+
+@pytest.fixture(scope="module")
+def pipeline(running_services) -> Iterator[Pipeline]:  # type: ignore[no-untyped-def]
+    built = Pipeline.from_settings(settings_for(running_services))
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="module")
+def jfk_turn(pipeline: Pipeline, jfk_wav: Path) -> list:
+    return list(pipeline.turn([], OPTIONS, audio=jfk_wav.read_bytes(), filename="jfk.wav"))
+
+
+def test_turn_events_arrive_in_order_and_the_reply_is_spoken(jfk_turn: list, jfk_transcript: str) -> None:
+    assert isinstance(jfk_turn[0], Transcript)
+    assert wer(jfk_transcript, jfk_turn[0].text) < 0.15
+    assert isinstance(jfk_turn[-1], TurnDone)
+    deltas = [e for e in jfk_turn if isinstance(e, ReplyDelta)]
+    audio = [e for e in jfk_turn if isinstance(e, ReplyAudio)]
+    result = jfk_turn[-1].result
+    assert deltas and "".join(d.text for d in deltas).strip() == result.reply
+    assert result.reply, "the agent gave no reply"
+    assert [a.index for a in audio] == list(range(len(result.sentences))), "sentence audio out of order"
+    assert all(a.sample_rate_hz == 22_050 for a in audio)
+    # the first sentence's audio is delivered before the reply text is complete whenever the reply has 2+ sentences
+    if len(audio) > 1:
+        first_audio_at = jfk_turn.index(audio[0])
+        last_delta_at = max(i for i, e in enumerate(jfk_turn) if isinstance(e, ReplyDelta))
+        assert first_audio_at < last_delta_at or len(deltas) < 3
+
+
+def test_reply_audio_is_plausible_and_says_the_reply(jfk_turn: list, pipeline: Pipeline) -> None:
+    result = jfk_turn[-1].result
+    words = len(result.reply.split())
+    assert 0.15 * words < result.audio_duration_s < 1.0 * words + 2
+    samples, rate = sf.read(io.BytesIO(result.wav_bytes()), dtype="float32")
+    assert rate == 22_050 and abs(len(samples) / rate - result.audio_duration_s) < 0.01
+    assert np.sqrt(np.mean(samples**2)) > 0.01, "the reply audio is silence"
+    heard_back = pipeline.stt.transcribe(result.wav_bytes(), filename="reply.wav")
+    assert wer(result.reply, heard_back) < 0.35, (result.reply, heard_back)
+
+
+def test_every_stage_is_timed(jfk_turn: list) -> None:
+    timings = jfk_turn[-1].result.timings
+    for name in ("stt_ms", "llm_ttft_ms", "llm_total_ms", "tts_ttfa_ms", "voice_to_voice_ms", "total_ms"):
+        assert getattr(timings, name) is not None and getattr(timings, name) > 0, name
+    assert timings.llm_ttft_ms <= timings.llm_total_ms
+    assert timings.stt_ms < timings.voice_to_voice_ms <= timings.total_ms
+
+
+def test_second_turn_carries_the_history(pipeline: Pipeline) -> None:
+    first = pipeline.run_turn([], OPTIONS, text="My name is Alice. Please remember it.")
+    history = [{"role": "user", "content": first.transcript}, {"role": "assistant", "content": first.reply}]
+    second = pipeline.run_turn(history, OPTIONS, text="What is my name?")
+    assert second.reply and second.pcm
+    assert "alice" in (second.reply.lower()), second.reply
+
+
+def test_a_stopped_service_is_named_and_nothing_is_lost(running_services, jfk_wav: Path) -> None:  # type: ignore[no-untyped-def]
+    broken = Pipeline.from_settings(settings_for(running_services, tts_url=NOTHING_LISTENS))
+    history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    before = [dict(m) for m in history]
+    with pytest.raises(StageError) as caught:
+        list(broken.turn(history, OPTIONS, text="Tell me a joke."))
+    assert caught.value.stage == "tts" and caught.value.kind == "unreachable"
+    assert history == before
+    broken.close()
+
+
+def test_cli_prints_transcript_reply_and_timings_as_json(running_services, jfk_wav: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "reply.wav"
+    completed = subprocess.run(
+        [sys.executable, "-m", "voice_agent.cli", "--audio", str(jfk_wav), "--out", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **running_services.frontend_env(), "FRONTEND_TEMPERATURE": "0"},
+        cwd=REPO_ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert set(report) >= {"transcript", "reply", "timings_ms"}
+    assert "ask not what your country" in report["transcript"].lower()
+    assert report["reply"]
+    assert report["timings_ms"]["voice_to_voice_ms"] > 0
+    info = sf.info(str(out))
+    assert info.samplerate == 22_050 and info.duration > 0.3
+
+
+def test_cli_text_output_and_failure_exit_code(running_services, jfk_wav: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {**os.environ, **running_services.frontend_env(), "FRONTEND_TEMPERATURE": "0"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "voice_agent.cli", "--text", "Say hello."],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("transcript: Say hello.")
+    assert "voice-to-voice" in completed.stdout
+    env["FRONTEND_STT_URL"] = NOTHING_LISTENS
+    failed = subprocess.run(
+        [sys.executable, "-m", "voice_agent.cli", "--audio", str(jfk_wav)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert "speech recognition (STT) failed" in failed.stderr

@@ -1,0 +1,97 @@
+"""The Streamlit page, driven by AppTest against the real services (started as processes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from voice_agent.config import get_settings
+
+APP = Path(__file__).resolve().parents[2] / "frontend" / "app.py"
+NOTHING_LISTENS = "http://127.0.0.1:9"
+
+
+def point_page_at(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FRONTEND_TEMPERATURE", "0")
+    monkeypatch.setenv("FRONTEND_MAX_TOKENS", "64")
+    get_settings.cache_clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch, running_services) -> Iterator[AppTest]:  # type: ignore[no-untyped-def]
+    point_page_at(monkeypatch, running_services.frontend_env())
+    app = AppTest.from_file(str(APP), default_timeout=300)
+    app.run()
+    assert not app.exception
+    yield app
+    get_settings.cache_clear()
+    st.cache_resource.clear()
+
+
+def chat_texts(app: AppTest, role: str) -> list[str]:
+    return [" ".join(md.value for md in message.markdown) for message in app.chat_message if message.name == role]
+
+
+def test_page_shows_services_ready_and_a_recorder(page: AppTest) -> None:
+    sidebar = " ".join(md.value for md in page.sidebar.markdown)
+    assert sidebar.count("ready") == 3, sidebar
+    assert page.audio_input[0].key == "recorder-0"
+    assert page.title[0].value.endswith("Voice agent")
+
+
+def test_a_recording_goes_through_a_full_turn(page: AppTest, jfk_wav: Path) -> None:
+    page.audio_input[0].set_value(("jfk.wav", jfk_wav.read_bytes(), "audio/wav"))
+    page.run()
+    assert not page.exception
+    assert not page.error, [e.value for e in page.error]
+    [user] = chat_texts(page, "user")
+    assert "ask not what your country" in user.lower()
+    [reply] = chat_texts(page, "assistant")
+    assert reply.strip()
+    [turn] = page.session_state.turns
+    assert turn["wav"][:4] == b"RIFF" and len(turn["wav"]) > 22_050  # more than half a second of audio
+    assert turn["timings"]["voice_to_voice_ms"] > 0
+    assert len(page.get("audio")) == 1
+    assert any("voice-to-voice" in caption.value for caption in page.caption)
+    # the recording was used once: a fresh, empty recorder waits for the next turn
+    assert page.audio_input[0].key == "recorder-1" and page.audio_input[0].value is None
+    assert page.session_state.history[0] == {"role": "user", "content": turn["transcript"]}
+
+
+def test_typed_turns_keep_the_conversation_and_new_conversation_clears_it(page: AppTest) -> None:
+    page.chat_input[0].set_value("My name is Alice.").run()
+    page.chat_input[0].set_value("What is my name?").run()
+    assert not page.exception and not page.error
+    assert chat_texts(page, "user") == ["My name is Alice.", "What is my name?"]
+    assert len(page.session_state.history) == 4
+    [new] = [b for b in page.sidebar.button if b.label == "New conversation"]
+    new.click().run()
+    assert page.session_state.history == [] and not page.chat_message
+
+
+def test_a_failed_stage_is_named_the_conversation_kept_and_retry_works(
+    page: AppTest, monkeypatch: pytest.MonkeyPatch, running_services
+) -> None:  # type: ignore[no-untyped-def]
+    page.chat_input[0].set_value("Hello there.").run()
+    assert len(page.session_state.turns) == 1
+    point_page_at(monkeypatch, {**running_services.frontend_env(), "FRONTEND_LLM_URL": NOTHING_LISTENS})
+    page.chat_input[0].set_value("Tell me a joke.").run()
+    assert not page.exception
+    [error] = page.error
+    assert "reply generation (LLM) failed" in error.value and NOTHING_LISTENS in error.value
+    assert len(page.session_state.turns) == 1 and len(page.session_state.history) == 2
+    assert chat_texts(page, "user") == ["Hello there."]
+    # the service comes back: retrying the failed turn works without reloading the page
+    point_page_at(monkeypatch, running_services.frontend_env())
+    [retry] = [b for b in page.button if b.label == "Retry this turn"]
+    retry.click().run()
+    assert not page.error
+    assert chat_texts(page, "user") == ["Hello there.", "Tell me a joke."]
+    assert len(page.session_state.history) == 4
