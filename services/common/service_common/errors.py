@@ -101,6 +101,9 @@ def _validation_message(err: RequestValidationError) -> tuple[str, str | None]:
     parts = []
     first_param: str | None = None
     for item in err.errors():
+        if item.get("type") == "json_invalid":  # its loc is ("body", <character offset>), not a field
+            parts.append(f"the request body is not valid JSON: {item.get('ctx', {}).get('error', item.get('msg'))}")
+            continue
         location = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path", "form")]
         field = ".".join(location)
         if first_param is None and field:

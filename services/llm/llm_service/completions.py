@@ -12,7 +12,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from service_common.errors import InvalidRequest, error_body
+
+from service_common.errors import InferenceError, InvalidRequest, ServiceError, error_body
 from service_common.worker import ModelWorker
 
 from .config import Settings
@@ -110,6 +111,7 @@ class ChatCompletions:
                 len(prompt.messages),
                 prompt.messages[0].role == "system",
                 prompt.prompt_tokens,
+                extra={"dropped_messages": prompt.dropped_messages, "kept_roles": [m.role for m in prompt.messages]},
             )
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         return PendingCompletion(
@@ -124,24 +126,42 @@ class ChatCompletions:
     async def events(self, pending: PendingCompletion) -> AsyncIterator[GenerationEvent]:
         """Generation events from the worker thread, logging TTFT and decoding speed at the end."""
         first_token_at: float | None = None
-        async for event in self.worker.stream(lambda: self.engine.generate(pending.prompt, pending.params)):
-            if first_token_at is None:
-                first_token_at = time.perf_counter()
-            if isinstance(event, GenerationEnd):
-                _log_timings(pending, event, first_token_at)
-            yield event
+        deltas, ended = 0, False
+        try:
+            async for event in self.worker.stream(lambda: self.engine.generate(pending.prompt, pending.params)):
+                if first_token_at is None:
+                    first_token_at = time.perf_counter()
+                if isinstance(event, GenerationEnd):
+                    ended = True
+                    _log_timings(pending, event, first_token_at)
+                else:
+                    deltas += 1
+                yield event
+        finally:
+            if not ended:
+                logger.info(
+                    "%s: generation stopped early (client gone or error) after %d text deltas",
+                    pending.id,
+                    deltas,
+                    extra={"completion_id": pending.id, "deltas": deltas},
+                )
 
     async def complete(self, pending: PendingCompletion) -> ChatCompletion:
-        """The whole reply as one ``chat.completion``."""
+        """The whole reply as one ``chat.completion``. Raises InferenceError (500) if the model fails."""
         pieces: list[str] = []
         end: GenerationEnd | None = None
-        async for event in self.events(pending):
-            if isinstance(event, TextDelta):
-                pieces.append(event.text)
-            else:
-                end = event
+        try:
+            async for event in self.events(pending):
+                if isinstance(event, TextDelta):
+                    pieces.append(event.text)
+                else:
+                    end = event
+        except ServiceError:
+            raise
+        except Exception as err:
+            raise InferenceError(f"generation failed: {type(err).__name__}: {err}") from err
         if end is None:
-            raise RuntimeError("the engine ended without a GenerationEnd")
+            raise InferenceError("the model ended without finishing its reply")
         return ChatCompletion(
             id=pending.id,
             created=pending.created,
@@ -166,7 +186,7 @@ class ChatCompletions:
                 yield self._chunk_event(pending, ChunkDelta(), finish_reason=event.finish_reason)
                 if pending.include_usage:
                     yield self._chunk_event(pending, None, usage=_usage(event))
-        except Exception as err:  # noqa: BLE001 - reported to the client in-band: the status line is already sent
+        except Exception as err:
             logger.exception("generation failed mid-stream (%s)", pending.id)
             body = error_body(f"generation failed: {type(err).__name__}: {err}", "server_error", "inference_error")
             yield {"data": json.dumps(body)}

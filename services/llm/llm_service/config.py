@@ -8,6 +8,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
+
 from service_common.settings import ServiceSettings
 
 ChatFormatName = Literal["chatml", "llama-2", "llama-3", "mistral-instruct", "gemma", "zephyr", "qwen", "alpaca"]
@@ -36,10 +37,16 @@ class Settings(ServiceSettings):
         description="GGUF file name or glob inside the Hugging Face repo named by LLM_MODEL, e.g. '*Q4_K_M.gguf'.",
     )
     n_ctx: int = Field(
-        default=2048, ge=256, le=131_072, description="Context window in tokens (prompt + reply); history is trimmed to fit."
+        default=2048,
+        ge=256,
+        le=131_072,
+        description="Context window in tokens (prompt + reply); history is trimmed to fit.",
     )
     n_threads: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, le=512, description="CPU threads llama.cpp uses (default: all cores)."
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=512,
+        description="CPU threads llama.cpp uses (default: all cores).",
     )
     n_batch: int = Field(default=512, ge=8, le=8192, description="Prompt tokens evaluated per llama.cpp batch.")
     n_gpu_layers: int = Field(
@@ -67,7 +74,10 @@ class Settings(ServiceSettings):
     )
     top_p: float = Field(default=0.9, ge=0.0, le=1.0, description="Nucleus sampling mass when a request sets none.")
     repeat_penalty: float = Field(
-        default=1.1, ge=1.0, le=2.0, description="Penalty on recently generated tokens (1: none); small models loop without it."
+        default=1.1,
+        ge=1.0,
+        le=2.0,
+        description="Penalty on recently generated tokens (1: none); small models loop without it.",
     )
 
     @model_validator(mode="after")

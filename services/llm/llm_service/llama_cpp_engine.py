@@ -15,10 +15,11 @@ from typing import Any
 import jinja2
 import llama_cpp
 from llama_cpp import Llama, llama_chat_format
+
 from service_common.errors import InvalidRequest
 
 from .config import ChatFormatName, Settings
-from .engine import ChatMessage, GenerationEnd, GenerationEvent, PreparedPrompt, SamplingParams, TextDelta
+from .engine import ChatMessage, FinishReason, GenerationEnd, GenerationEvent, PreparedPrompt, SamplingParams, TextDelta
 from .history import ContextLengthExceeded, trim_history
 from .model_source import ModelSource, resolve_model_source
 from .stop_sequences import StopSequenceFilter
@@ -40,7 +41,6 @@ TOP_K = 40
 MIN_P = 0.05
 # llama.cpp reads this seed value as "draw a random seed".
 RANDOM_SEED = llama_cpp.LLAMA_DEFAULT_SEED
-WARM_UP_MESSAGES = (ChatMessage("user", "Hi"),)
 
 
 class LlamaCppChat:
@@ -53,6 +53,10 @@ class LlamaCppChat:
         self.model_id = model_id
         self.owned_by = owned_by
         self.n_ctx = llama.n_ctx()
+        # Text-level end markers of the prompt format (e.g. "###" for alpaca), for models whose end-of-generation
+        # token does not match the format; the same for every conversation, so rendered once.
+        template_stop = formatter(messages=[{"role": "user", "content": "Hi"}]).stop
+        self._template_stops = tuple([template_stop] if isinstance(template_stop, str) else template_stop or [])
 
     @classmethod
     def load(cls, settings: Settings) -> LlamaCppChat:
@@ -81,10 +85,14 @@ class LlamaCppChat:
 
     def tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
         """Token ids of ``messages`` rendered with the prompt format, ending with the assistant's turn header."""
+        # llama-cpp-python types messages as a union of TypedDicts; plain dicts are what it reads.
+        chat: list[Any] = [{"role": message.role, "content": message.content} for message in messages]
         try:
-            rendered = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+            rendered = self._formatter(messages=chat)
         except (ValueError, TypeError, jinja2.TemplateError) as err:
-            raise InvalidRequest(f"the model's chat template rejected the conversation: {err}", param="messages") from err
+            raise InvalidRequest(
+                f"the model's chat template rejected the conversation: {err}", param="messages"
+            ) from err
         return self._llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
 
     def prepare(self, messages: Sequence[ChatMessage], max_tokens: int) -> PreparedPrompt:
@@ -110,11 +118,11 @@ class LlamaCppChat:
         llama = self._llama
         llama.set_seed(RANDOM_SEED if params.seed is None else params.seed % RANDOM_SEED)
         max_new_tokens = min(params.max_tokens, self.n_ctx - prompt.prompt_tokens)
-        stops = StopSequenceFilter(params.stop)
+        stops = StopSequenceFilter(params.stop + self._template_stops)
         # Tokens can end inside a multi-byte character; the incremental decoder waits for the rest.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         completion_tokens = 0
-        finish_reason: str = "length"
+        finish_reason: FinishReason = "length"
         tokens = llama.generate(
             prompt.token_ids,
             top_k=TOP_K,
@@ -144,7 +152,7 @@ class LlamaCppChat:
         tail = stops.feed(decoder.decode(b"", final=True)) + stops.flush()
         if tail:
             yield TextDelta(tail)
-        yield GenerationEnd("stop" if finish_reason == "stop" else "length", prompt.prompt_tokens, completion_tokens)
+        yield GenerationEnd(finish_reason, prompt.prompt_tokens, completion_tokens)
 
     def close(self) -> None:
         self._llama.close()
@@ -159,7 +167,7 @@ def _open_llama(source: ModelSource, settings: Settings) -> Llama:
         "n_gpu_layers": settings.n_gpu_layers,
         "verbose": False,
     }
-    if source.kind == "hub":
+    if source.repo_id is not None:
         cache_dir = settings.cache_dir / "llm"
         logger.info("fetching %s (%s) from the Hugging Face Hub into %s", source.repo_id, source.filename, cache_dir)
         return Llama.from_pretrained(source.repo_id, source.filename, cache_dir=str(cache_dir), **options)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+
 from service_common.app import build_app
 from service_common.logs import setup_logging
 from service_common.worker import ModelWorker

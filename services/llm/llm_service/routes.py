@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from service_common.schemas import ERROR_RESPONSES
 from sse_starlette.sse import EventSourceResponse
+
+from service_common.schemas import ERROR_RESPONSES
 
 from .deps import ChatDep
 from .schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest

@@ -71,20 +71,29 @@ class ChatCompletionRequest(BaseModel):
         default=None, max_length=256, description="Any value is accepted; responses name the model actually loaded."
     )
     max_tokens: int | None = Field(
-        default=None, ge=1, le=MAX_TOKENS_CEILING, description="Reply length limit in tokens (default: LLM_DEFAULT_MAX_TOKENS, at most LLM_MAX_TOKENS_LIMIT)."
+        default=None,
+        ge=1,
+        le=MAX_TOKENS_CEILING,
+        description="Reply length limit in tokens (default: LLM_DEFAULT_MAX_TOKENS, at most LLM_MAX_TOKENS_LIMIT).",
     )
     max_completion_tokens: int | None = Field(
         default=None, ge=1, le=MAX_TOKENS_CEILING, description="Newer name of max_tokens; wins when both are given."
     )
     temperature: float | None = Field(
-        default=None, ge=0.0, le=2.0, description="Sampling temperature, 0 (greedy, deterministic) to 2. Default: LLM_TEMPERATURE."
+        default=None,
+        ge=0.0,
+        le=2.0,
+        description="Sampling temperature, 0 (greedy, deterministic) to 2. Default: LLM_TEMPERATURE.",
     )
     top_p: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Nucleus sampling: keep the most likely tokens up to this probability mass."
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Nucleus sampling: keep the most likely tokens up to this probability mass.",
     )
     stop: str | list[str] | None = Field(
         default=None,
-        description=f"Up to {MAX_STOP_SEQUENCES} non-empty strings; the reply ends before the first one (not included).",
+        description=f"Up to {MAX_STOP_SEQUENCES} non-empty strings; the reply ends before the first (not returned).",
     )
     seed: int | None = Field(
         default=None, description="Same seed, prompt and parameters -> same reply (on the same model and build)."
