@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
 from service_common.settings import ServiceSettings
 
 from .embedded import EMBEDDED_VOICE_ID

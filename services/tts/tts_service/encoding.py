@@ -11,14 +11,15 @@ Which formats stream (bytes leave after each sentence):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, cast
 
 import numpy as np
+
 from service_common.audio import encode_audio, to_pcm16, wav_header
 
 if TYPE_CHECKING:
+    import av.audio.stream
     import av.container
-    import av.stream
 
 ResponseFormat = Literal["wav", "pcm", "flac", "mp3", "opus"]
 
@@ -149,7 +150,10 @@ class ContainerEncoder:
         self._container: av.container.OutputContainer = av.open(
             self._sink, mode="w", format=container_format, options=options
         )
-        self._stream: av.stream.Stream = self._container.add_stream(codec, rate=self.sample_rate_hz, layout="mono")
+        self._stream = cast(
+            "av.audio.stream.AudioStream",
+            self._container.add_stream(codec, rate=self.sample_rate_hz, layout="mono"),
+        )
         self._stream.bit_rate = bit_rate
         self._closed = False
 

@@ -124,7 +124,10 @@ class PiperSynthesizer:
             infos[files.id] = _voice_info(files, voice)
             logger.info(
                 "loaded Piper voice %s (%d Hz) from %s in %.2f s",
-                files.id, voice.config.sample_rate, files.model_path, time.perf_counter() - started,
+                files.id,
+                voice.config.sample_rate,
+                files.model_path,
+                time.perf_counter() - started,
             )
         default = voice_files[0]
         owned_by = EMBEDDED_VOICE_PACKAGE if default.id == EMBEDDED_VOICE_ID else "local"
@@ -162,7 +165,10 @@ class PiperSynthesizer:
             duration_s = samples.size / self._infos[voice_id].sample_rate_hz
             logger.info(
                 "warm-up of %s: %.2f s of audio in %.3f s (real-time factor %.3f)",
-                voice_id, duration_s, elapsed, elapsed / duration_s if duration_s else float("nan"),
+                voice_id,
+                duration_s,
+                elapsed,
+                elapsed / duration_s if duration_s else float("nan"),
             )
 
 

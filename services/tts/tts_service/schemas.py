@@ -9,7 +9,19 @@ from pydantic import BaseModel, Field
 from .encoding import ResponseFormat
 
 OPENAI_VOICES = (
-    "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse", "marin", "cedar",
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "onyx",
+    "nova",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
 )
 """OpenAI's voice names; each is accepted and speaks with the service's default voice."""
 

@@ -58,7 +58,7 @@ def encoded_speech(
     audio, synthesis time and real-time factor (synthesis time / audio duration).
     """
     pending = encoder.start()
-    samples_out = sentences = 0
+    samples_out = chunk_count = 0
     synthesis_s = 0.0
     ttfa_ms: float | None = None
     chunks = engine.synthesize(text, voice=voice.id, speed=speed, instructions=instructions)
@@ -69,7 +69,7 @@ def encoded_speech(
             synthesis_s += time.perf_counter() - tick
             if samples is None:
                 break
-            sentences += 1
+            chunk_count += 1
             samples_out += samples.size
             pending += encoder.encode(samples)
             if pending:
@@ -82,6 +82,13 @@ def encoded_speech(
             ttfa_ms = (time.perf_counter() - started_at) * 1000
         if pending:
             yield pending
+    except GeneratorExit:
+        logger.info(
+            "speech: client went away after %d chunks (%.2f s of audio)",
+            chunk_count,
+            samples_out / voice.sample_rate_hz,
+        )
+        raise
     finally:
         encoder.close()
         close = getattr(chunks, "close", None)
@@ -91,8 +98,15 @@ def encoded_speech(
     logger.info(
         "speech: voice=%s format=%s chars=%d chunks=%d audio=%.2f s ttfa=%.0f ms synthesis=%.3f s "
         "real-time factor=%.3f total=%.3f s",
-        voice.id, response_format, len(text), sentences, duration_s, ttfa_ms, synthesis_s,
-        synthesis_s / duration_s if duration_s else float("nan"), time.perf_counter() - started_at,
+        voice.id,
+        response_format,
+        len(text),
+        chunk_count,
+        duration_s,
+        ttfa_ms,
+        synthesis_s,
+        synthesis_s / duration_s if duration_s else float("nan"),
+        time.perf_counter() - started_at,
     )
 
 

@@ -1,0 +1,1 @@
+"""Tests of the TTS service (real embedded Piper voice; a fake engine only in test_fake_engine.py)."""
