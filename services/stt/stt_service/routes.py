@@ -8,9 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
 from service_common.schemas import ERROR_RESPONSES, ErrorResponse
 
 from .deps import AudioUpload, SettingsDep, TranscriberDep, WorkerDep, check_language
+from .engine import Transcription
 from .formats import to_srt, to_vtt
 from .schemas import (
     LANGUAGE_PATTERN,
@@ -67,10 +69,19 @@ async def create_transcription(
         ),
     ] = None,
     response_format: Annotated[
-        ResponseFormat, Form(description="json: {text}; verbose_json: with language, duration, segments; text; srt; vtt.")
+        ResponseFormat,
+        Form(description="json: {text}; verbose_json: with language, duration, segments; text; srt; vtt."),
     ] = "json",
     temperature: Annotated[
-        float, Form(ge=0.0, le=1.0, description="Sampling temperature, 0 to 1; 0 is deterministic decoding.")
+        float,
+        Form(
+            ge=0.0,
+            le=1.0,
+            description=(
+                "Sampling temperature, 0 to 1. 0: deterministic, raised step by step only for a stretch that "
+                "decodes badly (a repetition loop), as OpenAI does."
+            ),
+        ),
     ] = 0.0,
     timestamp_granularities: Annotated[
         list[TimestampGranularity] | None,
@@ -88,22 +99,28 @@ async def create_transcription(
     decode_language = check_language(language, transcriber, settings.language)
     word_timestamps = "word" in (timestamp_granularities or [])
 
-    started = time.perf_counter()
-    result = await worker.run(
-        transcriber.transcribe,
-        audio.samples,
-        language=decode_language,
-        prompt=prompt,
-        temperature=temperature,
-        word_timestamps=word_timestamps,
-    )
-    elapsed_s = time.perf_counter() - started
+    def transcribe_timed() -> tuple[Transcription, float]:
+        # timed from the worker thread, so the logged processing time excludes the wait in the queue
+        started = time.perf_counter()
+        result = transcriber.transcribe(
+            audio.samples,
+            language=decode_language,
+            prompt=prompt,
+            temperature=temperature,
+            word_timestamps=word_timestamps,
+        )
+        return result, started
+
+    submitted = time.perf_counter()
+    result, started = await worker.run(transcribe_timed)
+    processing_s = time.perf_counter() - started
     logger.info(
-        "transcribed %.2f s of audio (%d bytes) in %.2f s, RTF %.3f, language %s, %d segments, format %s",
+        "transcribed %.2f s of audio (%d bytes) in %.2f s (RTF %.3f, queued %.2f s), language %s, %d segments, %s",
         audio.duration_s,
         audio.size_bytes,
-        elapsed_s,
-        elapsed_s / audio.duration_s if audio.duration_s else 0.0,
+        processing_s,
+        processing_s / audio.duration_s,
+        started - submitted,
         result.language,
         len(result.segments),
         response_format,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from service_common.audio import WHISPER_SAMPLE_RATE_HZ
 from service_common.errors import InferenceError
 
@@ -21,14 +22,22 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WARM_UP_SECONDS = 1.0
+WARM_UP_MAX_TOKENS = 8
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+"""Temperatures tried in turn for a window that decodes badly when the request asks for temperature 0."""
 
 
 class WhisperTranscriber:
-    """Whisper through faster-whisper; int8 on CPU by default.
+    """Whisper through faster-whisper; int8 on CPU by default. Not thread-safe: call it from one worker thread.
 
-    Decoding is deterministic at ``temperature=0`` (no temperature fallback: one pass, predictable latency)
-    and does not condition a window on the previous window's text, which keeps one misheard window from
-    derailing the rest (repetition loops). Not thread-safe: call it from one worker thread only.
+    Decoding choices, and why:
+    - ``temperature=0`` follows OpenAI's semantics: decode deterministically, and re-decode a window at
+      0.2, 0.4, ... 1.0 only when it comes out as a repetition loop or with a very low log probability (no
+      cost on normal speech; it removes loops such as base + beam 5 on silence). ``temperature>0`` is used as is.
+    - ``condition_on_previous_text=False``: a misheard window does not derail the next ones.
+    - optional Silero VAD (``vad_filter``): silence is cut before Whisper sees it, so a silent recording costs
+      milliseconds instead of a full 30 s window and cannot be hallucinated into text; timestamps still refer
+      to the original audio.
     """
 
     def __init__(
@@ -40,6 +49,7 @@ class WhisperTranscriber:
         compute_type: str = "int8",
         cpu_threads: int = 0,
         beam_size: int = 1,
+        vad_filter: bool = True,
     ) -> None:
         """Load the model (seconds; a hub id is downloaded into ``download_root`` first).
 
@@ -59,8 +69,9 @@ class WhisperTranscriber:
         self.owned_by = source.owned_by
         self.supported_languages = frozenset(self._model.supported_languages)
         self._beam_size = beam_size
+        self._vad_filter = vad_filter
         logger.info(
-            "loaded Whisper %r from %s in %.2f s (%s, %s, cpu_threads=%d, beam_size=%d, multilingual=%s)",
+            "loaded Whisper %r from %s in %.2f s (%s, %s, cpu_threads=%d, beam_size=%d, vad=%s, multilingual=%s)",
             source.name,
             source.location,
             time.perf_counter() - started,
@@ -68,6 +79,7 @@ class WhisperTranscriber:
             compute_type,
             cpu_threads,
             beam_size,
+            vad_filter,
             len(self.supported_languages) > 1,
         )
 
@@ -82,6 +94,7 @@ class WhisperTranscriber:
             compute_type=settings.compute_type,
             cpu_threads=settings.cpu_threads,
             beam_size=settings.beam_size,
+            vad_filter=settings.vad_filter,
         )
 
     def transcribe(
@@ -99,10 +112,11 @@ class WhisperTranscriber:
                 samples,
                 language=language,
                 initial_prompt=prompt or None,
-                temperature=temperature,
+                temperature=FALLBACK_TEMPERATURES if temperature == 0.0 else temperature,
                 beam_size=self._beam_size,
                 condition_on_previous_text=False,
                 word_timestamps=word_timestamps,
+                vad_filter=self._vad_filter,
             )
             # faster-whisper decodes lazily: the work happens while iterating, so iterate here, on the
             # caller's (worker) thread, and never hand the generator to the event loop.
@@ -118,12 +132,18 @@ class WhisperTranscriber:
         )
 
     def warm_up(self) -> None:
-        """Transcribe 1 s of silence (in English, so multilingual models skip language detection)."""
+        """Decode 1 s of silence (a few tokens at most: silence can loop) with the VAD off, then load the VAD."""
         started = time.perf_counter()
         silence = np.zeros(int(WARM_UP_SECONDS * WHISPER_SAMPLE_RATE_HZ), dtype=np.float32)
-        self.transcribe(silence, language="en", prompt=None, temperature=0.0, word_timestamps=False)
-        logger.info("warm-up transcription of %.0f s of silence took %.2f s", WARM_UP_SECONDS,
-                    time.perf_counter() - started)
+        segments, _ = self._model.transcribe(
+            silence, language="en", beam_size=self._beam_size, temperature=0.0, max_new_tokens=WARM_UP_MAX_TOKENS
+        )
+        list(segments)
+        if self._vad_filter:
+            list(self._model.transcribe(silence, language="en", vad_filter=True)[0])
+        logger.info(
+            "warm-up transcription of %.0f s of silence took %.2f s", WARM_UP_SECONDS, time.perf_counter() - started
+        )
 
 
 def _segment(index: int, segment: FasterWhisperSegment) -> Segment:
@@ -139,6 +159,8 @@ def _segment(index: int, segment: FasterWhisperSegment) -> Segment:
         avg_logprob=float(segment.avg_logprob),
         compression_ratio=float(segment.compression_ratio),
         no_speech_prob=float(segment.no_speech_prob),
-        words=[Word(word.word.strip(), float(word.start), float(word.end), float(word.probability))
-               for word in segment.words or []],
+        words=[
+            Word(word.word.strip(), float(word.start), float(word.end), float(word.probability))
+            for word in segment.words or []
+        ],
     )

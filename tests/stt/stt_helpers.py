@@ -1,0 +1,65 @@
+"""Helpers of the STT tests (imported by the test modules; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import av
+import jiwer
+import numpy as np
+
+WER_BOUND = 0.15
+TRANSCRIPTIONS = "/v1/audio/transcriptions"
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation removed, whitespace collapsed: WER counts words, not commas."""
+    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
+
+
+def encode_clip(
+    samples: np.ndarray,
+    sample_rate_hz: int,
+    channels: int,
+    container: str,
+    codec: str,
+    options: dict[str, str] | None = None,
+) -> bytes:
+    """Encode float32 mono samples with PyAV into a whole file (the same channel copied to every channel).
+
+    ``options`` are the muxer's: ``{"live": "1"}`` for webm writes no duration, like a browser's MediaRecorder.
+    """
+    layout = "stereo" if channels == 2 else "mono"
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container, options=options or {}) as output:
+        stream = output.add_stream(codec, rate=sample_rate_hz, layout=layout)
+        assert isinstance(stream, av.audio.stream.AudioStream)
+        frame = av.AudioFrame.from_ndarray(
+            np.tile(samples.astype(np.float32), (channels, 1)), format="fltp", layout=layout
+        )
+        frame.sample_rate = sample_rate_hz
+        for packet in stream.encode(frame):
+            output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+    return buffer.getvalue()
+
+
+def assert_openai_error(response: Any, status_code: int, param: str | None = None) -> dict[str, Any]:
+    """The response has ``status_code`` and OpenAI's error body; returns the inner error object."""
+    assert response.status_code == status_code, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"message", "type", "code", "param"}
+    assert error["message"]
+    assert error["type"] == ("invalid_request_error" if status_code < 500 else "server_error")
+    if param is not None:
+        assert error["param"] == param
+    return error
