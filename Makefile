@@ -29,6 +29,14 @@ $(VENVS)/frontend/.stamp: frontend/requirements.txt frontend/pyproject.toml serv
 	$(VENVS)/frontend/bin/pip install $(PIP_FLAGS) --no-deps -e services/common -e frontend
 	touch $@
 
+# Parler-TTS needs torch; it gets a venv of its own so Piper's stays small (about 5.5 GB, about 2 minutes).
+$(VENVS)/tts-parler/.stamp: services/tts/requirements-parler.txt services/tts/pyproject.toml services/common/pyproject.toml tests/requirements.txt
+	rm -rf $(VENVS)/tts-parler
+	$(PYTHON) -m venv $(VENVS)/tts-parler
+	$(VENVS)/tts-parler/bin/pip install $(PIP_FLAGS) -r services/tts/requirements-parler.txt -r tests/requirements.txt
+	$(VENVS)/tts-parler/bin/pip install $(PIP_FLAGS) --no-deps -e services/common -e services/tts
+	touch $@
+
 setup: $(addprefix $(VENVS)/,$(addsuffix /.stamp,$(SERVICES) frontend))  ## Create every virtual environment that is missing
 
 venv-%: $(VENVS)/%/.stamp ;

@@ -1,31 +1,30 @@
-"""The voice page: record a question, see the transcript and the streamed reply, hear the answer.
+"""The voice page: talk (record, upload or type), watch each stage, hear the reply as it is synthesised.
 
-Run with ``streamlit run frontend/app.py``; the services' URLs come from ``FRONTEND_*`` variables.
-All the work is in ``voice_agent.pipeline``; this file only draws.
+Run with ``streamlit run frontend/app.py`` (``make run`` does); the services' URLs come from ``FRONTEND_*``
+variables. The work is in ``voice_agent.pipeline``; this file only draws.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
+import pandas as pd
 import streamlit as st
+import streamlit.components.v1 as components
 
 from voice_agent.clients import STAGE_NAMES, StageError
 from voice_agent.config import get_settings
-from voice_agent.pipeline import (
-    Pipeline,
-    ReplyAudio,
-    ReplyDelta,
-    Transcript,
-    TurnDone,
-    TurnOptions,
-)
+from voice_agent.conversation import Turn, history_of, to_json, to_markdown, to_zip
+from voice_agent.pipeline import Pipeline, ReplyAudio, ReplyDelta, Transcript, TurnDone, TurnOptions
+from voice_agent.playback import pcm_to_wav, queued_player_html
 
-TIMING_LABELS = {
-    "stt_ms": "STT",
-    "llm_ttft_ms": "LLM first token",
-    "llm_total_ms": "LLM total",
-    "tts_ttfa_ms": "TTS first audio",
-    "voice_to_voice_ms": "voice-to-voice",
+STAGES = {  # timing key -> (label, colour of its segment in the bar)
+    "stt_ms": ("STT", "#4e79a7"),
+    "llm_ttft_ms": ("LLM first token", "#f28e2b"),
+    "tts_ttfa_ms": ("TTS first audio", "#59a14f"),
 }
+LANGUAGES = ["auto", "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh", "ja"]
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
 @st.cache_resource
@@ -33,133 +32,218 @@ def get_pipeline() -> Pipeline:
     return Pipeline.from_settings(get_settings())
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def voice_choices(tts_url: str) -> list[str]:
+    return get_pipeline().tts.voices()
+
+
 def init_state() -> None:
-    defaults = {"history": [], "turns": [], "recorder_generation": 0, "autoplay_turn": None, "failed_input": None}
+    defaults = {"turns": [], "input_generation": 0, "failed": None, "turn_counter": 0}
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
 
 
 def new_conversation() -> None:
-    st.session_state.history = []
     st.session_state.turns = []
-    st.session_state.autoplay_turn = None
-    st.session_state.failed_input = None
-    st.session_state.recorder_generation += 1
+    st.session_state.failed = None
+    st.session_state.input_generation += 1
 
 
-def timing_caption(timings: dict[str, float | None]) -> str:
-    parts = [f"{label} **{timings[key]:.0f} ms**" for key, label in TIMING_LABELS.items() if timings.get(key)]
-    return " · ".join(parts)
+def timing_bar(timings: dict[str, float | None]) -> str:
+    """A compact stacked bar: STT, LLM first token and TTS first audio, which add up to voice-to-voice."""
+    total = timings.get("voice_to_voice_ms") or 0.0
+    if total <= 0:
+        return ""
+    segments, legend = [], []
+    for key, (label, colour) in STAGES.items():
+        value = timings.get(key)
+        if value:
+            segments.append(
+                f'<div title="{label} {value:.0f} ms" style="width:{100 * value / total:.1f}%;'
+                f'background:{colour}"></div>'
+            )
+            legend.append(f'<span style="color:{colour}">■</span> {label} <b>{value:.0f}</b>')
+    legend.append(f"voice-to-voice <b>{total:.0f} ms</b>")
+    return (
+        '<div style="font-size:0.8rem;opacity:0.85">'
+        '<div style="display:flex;height:6px;border-radius:3px;overflow:hidden;margin:2px 0 4px;'
+        f'width:{min(100.0, total / 30):.0f}%;min-width:30%">{"".join(segments)}</div>'
+        f"{' · '.join(legend)} ms</div>"
+    )
+
+
+def microphone_warning() -> None:
+    """Browsers give the microphone only to https pages or localhost: say so when neither holds."""
+    url = urlparse(st.context.url or "")
+    if url.scheme == "http" and (url.hostname or "") not in LOCAL_HOSTS:
+        st.warning(
+            f"This page is served over plain HTTP at `{url.hostname}`, so the browser will not give it the "
+            "microphone (only `https://` pages and `localhost` may record). Open it as http://localhost:"
+            f"{url.port or 8501} on this machine, or serve it over HTTPS (`server.sslCertFile` and "
+            "`server.sslKeyFile`, see the README). Uploading a file or typing works meanwhile.",
+            icon="🔒",
+        )
 
 
 def sidebar(pipeline: Pipeline) -> TurnOptions:
     settings = get_settings()
     with st.sidebar:
-        st.header("Services")
+        st.subheader("Services")
         for name, client in (("STT", pipeline.stt), ("LLM", pipeline.llm), ("TTS", pipeline.tts)):
             status = client.status()
             icon = {"ready": "🟢", "loading": "🟡", "downloading": "🟡"}.get(status.state, "🔴")
             st.markdown(f"{icon} **{name}** {status.state} · `{status.model or client.base_url}`")
-        st.header("Conversation")
-        voice = st.text_input("Voice", value=settings.voice, help="TTS voice id; OpenAI names map to the default.")
-        language = st.text_input("Language", value=settings.language or "", help="ISO-639-1 code; empty = auto.")
+        st.subheader("Conversation")
+        voices = voice_choices(pipeline.tts.base_url) or [settings.voice]
+        voice = st.selectbox("Voice", voices, index=voices.index(settings.voice) if settings.voice in voices else 0)
+        default_language = settings.language or "auto"
+        language = st.selectbox(
+            "Language you speak",
+            LANGUAGES,
+            index=LANGUAGES.index(default_language) if default_language in LANGUAGES else 0,
+            help="auto detects it (slower on multilingual models); English-only models need en or auto.",
+        )
         temperature = st.slider("Temperature", 0.0, 1.5, settings.temperature, 0.05)
         max_tokens = st.slider("Longest reply (tokens)", 16, 512, settings.max_tokens, 16)
         system_prompt = st.text_area(
             "System prompt", value=settings.system_prompt or "", help="Empty = the LLM service's default prompt."
         )
-        st.button("New conversation", on_click=new_conversation, use_container_width=True)
+        st.button("New conversation", on_click=new_conversation, icon="🆕", use_container_width=True)
+        turns: list[Turn] = st.session_state.turns
+        if turns:
+            st.subheader("Download")
+            st.download_button("Transcript (Markdown)", to_markdown(turns), "conversation.md", "text/markdown")
+            st.download_button("Transcript (JSON)", to_json(turns), "conversation.json", "application/json")
+            st.download_button("Everything with audio (ZIP)", to_zip(turns), "conversation.zip", "application/zip")
     return TurnOptions(
-        voice=voice.strip() or settings.voice,
-        language=language.strip() or None,
+        voice=voice,
+        language=None if language == "auto" else language,
         system_prompt=system_prompt.strip() or None,
         temperature=temperature,
         max_tokens=max_tokens,
     )
 
 
-def show_history() -> None:
-    for index, turn in enumerate(st.session_state.turns):
-        with st.chat_message("user"):
-            st.markdown(turn["transcript"])
-        with st.chat_message("assistant"):
-            st.markdown(turn["reply"])
-            if turn["wav"]:
-                st.audio(turn["wav"], format="audio/wav", autoplay=index == st.session_state.autoplay_turn)
-            st.caption(timing_caption(turn["timings"]))
-    st.session_state.autoplay_turn = None
+def show_turn(turn: Turn) -> None:
+    with st.chat_message("user"):
+        st.markdown(turn.transcript)
+        if turn.user_audio:
+            st.audio(turn.user_audio)
+    with st.chat_message("assistant"):
+        st.markdown(turn.reply)
+        if turn.reply_wav:
+            st.audio(turn.reply_wav, format="audio/wav")
+        st.html(timing_bar(turn.timings_ms))
+
+
+def latency_chart(turns: list[Turn]) -> None:
+    rows = [
+        {
+            "turn": n,
+            **{label: turn.timings_ms.get(key) for key, (label, _) in STAGES.items()},
+            "voice-to-voice": turn.timings_ms.get("voice_to_voice_ms"),
+        }
+        for n, turn in enumerate(turns, start=1)
+    ]
+    with st.expander("Latency over the conversation (ms)", expanded=False):
+        st.line_chart(pd.DataFrame(rows).set_index("turn"))
 
 
 def run_turn(pipeline: Pipeline, options: TurnOptions, pending: dict) -> None:
-    """Run one turn, drawing it as it happens; on success store it and start a fresh recorder."""
-    history = st.session_state.history
+    """Run one turn, drawing it as it happens; keep it on success, keep the rest on failure."""
+    turns: list[Turn] = st.session_state.turns
+    st.session_state.turn_counter += 1
+    turn_id = st.session_state.turn_counter
     user_box = st.chat_message("user")
-    assistant_box = st.chat_message("assistant")
-    with assistant_box:
-        status = st.status("Listening…" if pending.get("audio") else "Thinking…", expanded=False)
+    with st.chat_message("assistant"):
+        status = st.status("Transcribing your question…" if pending.get("audio") else "Thinking…")
         text_slot = st.empty()
+        players = st.container(height=1, border=False)
     reply = ""
+    inputs = {k: v for k, v in pending.items() if k in ("audio", "filename", "text")}
     try:
-        for event in pipeline.turn(history, options, **pending):
+        for event in pipeline.turn(history_of(turns), options, **inputs):
             if isinstance(event, Transcript):
                 user_box.markdown(event.text)
+                if pending.get("audio"):
+                    user_box.audio(pending["audio"])
                 status.update(label="Thinking…")
             elif isinstance(event, ReplyDelta):
                 reply += event.text
-                text_slot.markdown(reply + "▌")
+                text_slot.markdown(reply + " ▌")
             elif isinstance(event, ReplyAudio):
                 status.update(label="Speaking…")
+                with players:
+                    wav = pcm_to_wav(event.pcm, event.sample_rate_hz)
+                    components.html(queued_player_html(wav, turn=turn_id, index=event.index), height=0)
             elif isinstance(event, TurnDone):
                 result = event.result
                 status.update(label="Done", state="complete")
-                text_slot.markdown(result.reply)
-                st.session_state.turns.append(
-                    {
-                        "transcript": result.transcript,
-                        "reply": result.reply,
-                        "wav": result.wav_bytes(),
-                        "timings": result.timings.as_dict(),
-                    }
+                turns.append(
+                    Turn(
+                        transcript=result.transcript,
+                        reply=result.reply,
+                        reply_wav=result.wav_bytes(),
+                        timings_ms=result.timings.as_dict(),
+                        user_audio=pending.get("audio"),
+                        user_audio_name=pending.get("filename"),
+                    )
                 )
-                history.append({"role": "user", "content": result.transcript})
-                history.append({"role": "assistant", "content": result.reply})
-                st.session_state.autoplay_turn = len(st.session_state.turns) - 1
-                st.session_state.failed_input = None
-                st.session_state.recorder_generation += 1
-                st.rerun()
+                st.session_state.failed = None
     except StageError as err:
         status.update(label=f"{STAGE_NAMES[err.stage]} failed", state="error")
-        st.session_state.failed_input = pending
-        st.session_state.last_error = {"stage": err.stage, "url": err.url, "kind": err.kind, "message": err.message}
-        st.session_state.recorder_generation += 1
-        st.rerun()
+        st.session_state.failed = {
+            "input": pending,
+            "stage": err.stage,
+            "url": err.url,
+            "kind": err.kind,
+            "message": err.message,
+        }
+    # a recording or upload is used once: fresh, empty input widgets for the next turn
+    st.session_state.input_generation += 1
+    st.rerun()
 
 
 def main() -> None:
-    st.set_page_config(page_title="Voice agent", page_icon="🎙️")
+    st.set_page_config(page_title="Voice agent", page_icon="🎙️", layout="centered")
     init_state()
     st.title("🎙️ Voice agent")
+    st.caption("Press the microphone, ask something, press stop. The answer is spoken as it is written.")
+    microphone_warning()
     pipeline = get_pipeline()
     options = sidebar(pipeline)
-    show_history()
+    turns: list[Turn] = st.session_state.turns
+    for turn in turns:
+        show_turn(turn)
+    if turns:
+        latency_chart(turns)
 
     pending: dict | None = None
-    failed = st.session_state.failed_input
+    failed = st.session_state.failed
     if failed is not None:
-        error = st.session_state.get("last_error", {})
         st.error(
-            f"**{STAGE_NAMES.get(error.get('stage', 'stt'), 'A stage')} failed** ({error.get('kind')}) at "
-            f"`{error.get('url')}`: {error.get('message')}. The conversation so far is kept."
+            f"**{STAGE_NAMES[failed['stage']]} failed** ({failed['kind']}) at `{failed['url']}`: "
+            f"{failed['message']}. The conversation so far is kept; retry when the service is back.",
+            icon="⚠️",
         )
-        if st.button("Retry this turn", type="primary"):
-            pending = failed
+        if st.button("Retry this turn", type="primary", icon="🔁"):
+            pending = failed["input"]
 
-    recording = st.audio_input(
-        "Record your question", key=f"recorder-{st.session_state.recorder_generation}", sample_rate=16_000
-    )
+    generation = st.session_state.input_generation
+    record_tab, upload_tab = st.tabs(["🎙️ Record", "📁 Upload"])
+    with record_tab:
+        recording = st.audio_input("Record your question", key=f"recorder-{generation}", sample_rate=16_000)
+    with upload_tab:
+        upload = st.file_uploader(
+            "Upload a recording",
+            type=["wav", "flac", "mp3", "ogg", "opus", "webm", "m4a"],
+            key=f"upload-{generation}",
+        )
     typed = st.chat_input("…or type your question")
     if recording is not None:
         pending = {"audio": recording.getvalue(), "filename": recording.name or "recording.wav"}
+    elif upload is not None:
+        pending = {"audio": upload.getvalue(), "filename": upload.name}
     elif typed:
         pending = {"text": typed}
     if pending is not None:

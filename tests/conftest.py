@@ -138,3 +138,43 @@ def running_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
         for service in services.values():
             service.stop()
         sys.stdout.flush()
+
+
+# --- .env.example documents every setting ------------------------------------------------------------------------
+
+
+def env_example_values() -> dict[str, str]:
+    """Variables set or shown (commented out) in .env.example, with their example values."""
+    values: dict[str, str] = {}
+    for line in (REPO_ROOT / ".env.example").read_text().splitlines():
+        text = line.lstrip("# ").strip()
+        name, sep, value = text.partition("=")
+        if sep and name.isupper() and name.replace("_", "").isalnum():
+            values[name] = value
+    return values
+
+
+def _assert_env_example_covers(settings_cls: type, prefix: str) -> None:
+    """Every field of ``settings_cls`` appears in .env.example, and the example values load."""
+    documented = env_example_values()
+    missing = [
+        f"{prefix}{name.upper()}" for name in settings_cls.model_fields if f"{prefix}{name.upper()}" not in documented
+    ]
+    assert not missing, f".env.example does not document {missing}"
+    example = {k: v for k, v in documented.items() if k.startswith(prefix) and "~" not in v}
+    old = {k: os.environ.get(k) for k in example}
+    os.environ.update(example)
+    try:
+        settings_cls()
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def assert_env_example_covers():  # type: ignore[no-untyped-def]
+    """``assert_env_example_covers(SettingsClass, "PREFIX_")``: .env.example documents every field, values load."""
+    return _assert_env_example_covers

@@ -199,3 +199,14 @@ class TtsClient(_ServiceClient):
                 carry = data[cut:]
                 if cut:
                     yield PcmChunk(data[:cut], rate)
+
+    def voices(self) -> list[str]:
+        """Voice ids from ``GET /v1/audio/voices`` (the default first), then OpenAI's aliases; [] if unavailable."""
+        try:
+            response = self._http.get("/v1/audio/voices", timeout=3.0)
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError):
+            return []
+        ids = [str(card["id"]) for card in body.get("data", []) if "id" in card]
+        return ids + [alias for alias in body.get("aliases", {}) if alias not in ids]

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class FrontendSettings(BaseSettings):
     """Where the services are and how a turn is run; any OpenAI-compatible server can fill a slot."""
 
-    model_config = SettingsConfigDict(env_prefix="FRONTEND_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FRONTEND_", extra="ignore", env_ignore_empty=True)
 
     stt_url: str = Field(default="http://127.0.0.1:8001", description="Base URL of the STT service (no /v1).")
     llm_url: str = Field(default="http://127.0.0.1:8002", description="Base URL of the LLM service (no /v1).")

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import jiwer
 import numpy as np
 import pytest
@@ -87,12 +88,28 @@ def test_every_stage_is_timed(jfk_turn: list) -> None:
     assert timings.stt_ms < timings.voice_to_voice_ms <= timings.total_ms
 
 
-def test_second_turn_carries_the_history(pipeline: Pipeline) -> None:
-    first = pipeline.run_turn([], OPTIONS, text="My name is Alice. Please remember it.")
-    history = [{"role": "user", "content": first.transcript}, {"role": "assistant", "content": first.reply}]
-    second = pipeline.run_turn(history, OPTIONS, text="What is my name?")
+def test_second_turn_sends_the_history_to_the_llm(pipeline: Pipeline) -> None:
+    sent: list[dict] = []
+
+    def capture(request: httpx.Request) -> None:
+        if request.url.path == "/v1/chat/completions":
+            sent.append(json.loads(request.read()))
+
+    pipeline.llm._http.event_hooks["request"].append(capture)
+    try:
+        first = pipeline.run_turn([], OPTIONS, text="My name is Alice. Please remember it.")
+        history = [{"role": "user", "content": first.transcript}, {"role": "assistant", "content": first.reply}]
+        options = TurnOptions(temperature=0.0, max_tokens=40, system_prompt="You are a test assistant.")
+        second = pipeline.run_turn(history, options, text="What is my name?")
+    finally:
+        pipeline.llm._http.event_hooks["request"].remove(capture)
     assert second.reply and second.pcm
-    assert "alice" in (second.reply.lower()), second.reply
+    assert sent[1]["stream"] is True
+    assert sent[1]["messages"] == [
+        {"role": "system", "content": "You are a test assistant."},
+        *history,
+        {"role": "user", "content": "What is my name?"},
+    ]
 
 
 def test_a_stopped_service_is_named_and_nothing_is_lost(running_services, jfk_wav: Path) -> None:  # type: ignore[no-untyped-def]

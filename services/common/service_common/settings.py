@@ -18,7 +18,8 @@ def default_cache_dir() -> Path:
 class ServiceSettings(BaseSettings):
     """Network, logging and cache settings; subclasses set ``env_prefix`` and add model fields."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    # an empty variable (`STT_LANGUAGE=` in .env) means "use the default", not the empty string
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", env_ignore_empty=True)
 
     host: str = Field(default="127.0.0.1", description="Address to bind; 0.0.0.0 inside a container.")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port to listen on.")
