@@ -58,7 +58,15 @@ run: setup  ## Start the three services and the page on 127.0.0.1, print the URL
 TEST_TIERS := stt:tests/common,tests/stt llm:tests/llm tts:tests/tts frontend:tests/frontend,tests/e2e,tests/deploy
 PYTEST_ARGS ?=
 
-test: setup  ## Run the whole test suite offline (real models, services started as real processes)
+# The real-browser test drives Debian's chromium (Playwright cannot download a browser offline).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the real-browser test"
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji
+
+test: setup $(CHROMIUM)  ## Run the whole test suite offline (real models, services started as real processes)
 	@failed=""; \
 	for tier in $(TEST_TIERS); do \
 	  venv=$${tier%%:*}; paths=$${tier#*:}; \

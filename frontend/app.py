@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
+from streamlit.delta_generator import DeltaGenerator
 
 from voice_agent.clients import STAGE_NAMES, StageError
 from voice_agent.config import get_settings
@@ -18,9 +19,9 @@ from voice_agent.conversation import Turn, history_of, to_json, to_markdown, to_
 from voice_agent.pipeline import Pipeline, ReplyAudio, ReplyDelta, Transcript, TurnDone, TurnOptions
 from voice_agent.playback import pcm_to_wav, queued_player_html
 
-STAGES = {  # timing key -> (label, colour of its segment in the bar)
+STAGES = {  # timing key -> (label, colour of its segment in the bar); together they make up voice-to-voice
     "stt_ms": ("STT", "#4e79a7"),
-    "llm_ttft_ms": ("LLM first token", "#f28e2b"),
+    "llm_first_sentence_ms": ("LLM first sentence", "#f28e2b"),
     "tts_ttfa_ms": ("TTS first audio", "#59a14f"),
 }
 LANGUAGES = ["auto", "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh", "ja"]
@@ -50,7 +51,7 @@ def new_conversation() -> None:
 
 
 def timing_bar(timings: dict[str, float | None]) -> str:
-    """A compact stacked bar: STT, LLM first token and TTS first audio, which add up to voice-to-voice."""
+    """A compact stacked bar of the stages that make up voice-to-voice, plus the LLM's time to first token."""
     total = timings.get("voice_to_voice_ms") or 0.0
     if total <= 0:
         return ""
@@ -63,7 +64,9 @@ def timing_bar(timings: dict[str, float | None]) -> str:
                 f'background:{colour}"></div>'
             )
             legend.append(f'<span style="color:{colour}">■</span> {label} <b>{value:.0f}</b>')
-    legend.append(f"voice-to-voice <b>{total:.0f} ms</b>")
+    if timings.get("llm_ttft_ms"):
+        legend.append(f"LLM first token <b>{timings['llm_ttft_ms']:.0f}</b>")
+    legend.append(f"voice-to-voice <b>{total:.0f}</b>")
     return (
         '<div style="font-size:0.8rem;opacity:0.85">'
         '<div style="display:flex;height:6px;border-radius:3px;overflow:hidden;margin:2px 0 4px;'
@@ -149,13 +152,13 @@ def latency_chart(turns: list[Turn]) -> None:
         st.line_chart(pd.DataFrame(rows).set_index("turn"))
 
 
-def run_turn(pipeline: Pipeline, options: TurnOptions, pending: dict) -> None:
-    """Run one turn, drawing it as it happens; keep it on success, keep the rest on failure."""
+def run_turn(pipeline: Pipeline, options: TurnOptions, pending: dict, area: DeltaGenerator) -> None:
+    """Run one turn, drawing it in ``area`` as it happens; keep it on success, keep the rest on failure."""
     turns: list[Turn] = st.session_state.turns
     st.session_state.turn_counter += 1
     turn_id = st.session_state.turn_counter
-    user_box = st.chat_message("user")
-    with st.chat_message("assistant"):
+    user_box = area.chat_message("user")
+    with area.chat_message("assistant"):
         status = st.status("Transcribing your question…" if pending.get("audio") else "Thinking…")
         text_slot = st.empty()
         players = st.container(height=1, border=False)
@@ -218,6 +221,7 @@ def main() -> None:
     if turns:
         latency_chart(turns)
 
+    live_turn = st.container()  # the turn in progress is drawn here, between the history and the inputs
     pending: dict | None = None
     failed = st.session_state.failed
     if failed is not None:
@@ -247,7 +251,7 @@ def main() -> None:
     elif typed:
         pending = {"text": typed}
     if pending is not None:
-        run_turn(pipeline, options, pending)
+        run_turn(pipeline, options, pending, live_turn)
 
 
 main()

@@ -140,6 +140,32 @@ def running_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
         sys.stdout.flush()
 
 
+@pytest.fixture(scope="module")
+def running_page(running_services: RunningServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Streamlit page as a real process on a free port, pointed at the running services; yields its URL."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("page") / "streamlit.log"
+    env = {**os.environ, **running_services.frontend_env(), "FRONTEND_TEMPERATURE": "0", "FRONTEND_MAX_TOKENS": "60"}
+    command = [
+        str(REPO_ROOT / ".venvs" / "frontend" / "bin" / "streamlit"), "run", str(REPO_ROOT / "frontend" / "app.py"),
+        "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while http_status(f"{url}/_stcore/health") != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the page did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
 # --- .env.example documents every setting ------------------------------------------------------------------------
 
 

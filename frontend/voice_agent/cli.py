@@ -18,6 +18,7 @@ from .pipeline import Pipeline, TurnOptions, TurnResult
 TIMING_LABELS = {
     "stt_ms": "STT",
     "llm_ttft_ms": "LLM first token",
+    "llm_first_sentence_ms": "LLM first sentence",
     "llm_total_ms": "LLM total",
     "tts_ttfa_ms": "TTS first audio",
     "voice_to_voice_ms": "voice-to-voice",

@@ -7,6 +7,7 @@ thread, while the LLM keeps writing; so the first reply audio exists long before
 Timings, all in milliseconds from clocks on this side of the network:
 - ``stt_ms``: the transcription request, upload to answer.
 - ``llm_ttft_ms``: LLM request sent -> first reply text (time to first token).
+- ``llm_first_sentence_ms``: LLM request sent -> the first sentence complete and handed to TTS.
 - ``llm_total_ms``: LLM request sent -> end of the reply stream.
 - ``tts_ttfa_ms``: first sentence sent to TTS -> its first audio bytes (time to first audio).
 - ``voice_to_voice_ms``: the user's audio available -> first reply audio available (the number users feel).
@@ -55,6 +56,7 @@ class TurnTimings:
 
     stt_ms: float | None = None
     llm_ttft_ms: float | None = None
+    llm_first_sentence_ms: float | None = None
     llm_total_ms: float | None = None
     tts_ttfa_ms: float | None = None
     voice_to_voice_ms: float | None = None
@@ -233,6 +235,8 @@ class Pipeline:
         buffer = SentenceBuffer()
 
         def queue_sentences(found: list[str]) -> None:
+            if found and timings.llm_first_sentence_ms is None:
+                timings.llm_first_sentence_ms = _ms_since(llm_start)
             for sentence in found:
                 speech.say(len(sentences), sentence)
                 sentences.append(sentence)
