@@ -55,7 +55,8 @@ run: setup  ## Start the three services and the page on 127.0.0.1, print the URL
 	$(VENVS)/frontend/bin/honcho start -f Procfile
 
 # Each tier runs in its own venv; every tier runs even if an earlier one failed, and the target fails if any did.
-TEST_TIERS := stt:tests/common,tests/stt llm:tests/llm tts:tests/tts frontend:tests/frontend,tests/e2e,tests/deploy
+TEST_TIERS := stt:tests/common,tests/stt llm:tests/llm tts:tests/tts tts-parler:tests/tts_parler \
+              frontend:tests/frontend,tests/e2e,tests/deploy
 PYTEST_ARGS ?=
 
 # The real-browser test drives Debian's chromium (Playwright cannot download a browser offline).
@@ -66,7 +67,7 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji
 
-test: setup $(CHROMIUM)  ## Run the whole test suite offline (real models, services started as real processes)
+test: setup $(VENVS)/tts-parler/.stamp $(CHROMIUM)  ## Run the whole test suite offline (real models, services started as real processes)
 	@failed=""; \
 	for tier in $(TEST_TIERS); do \
 	  venv=$${tier%%:*}; paths=$${tier#*:}; \

@@ -1,8 +1,8 @@
 """The engine seam: what the routes need from a speech synthesiser, whatever library is behind it.
 
-Backends, one module each (heavy imports stay there): ``piper_engine.PiperSynthesizer`` (CPU, ONNX Runtime).
-``ParlerSynthesizer`` (Parler-TTS, torch, voice described by ``instructions``) is planned: adding it is one
-``parler_engine.py`` module and one entry in ``ENGINE_LOADERS``.
+Backends, one module each (heavy imports stay there): ``piper_engine.PiperSynthesizer`` (CPU, ONNX Runtime) and
+``parler_engine.ParlerSynthesizer`` (Parler-TTS on torch, GPU if there is one; the voice is a description, which
+``instructions`` replace). A backend is one module and one entry in ``ENGINE_LOADERS``.
 """
 
 from __future__ import annotations
@@ -70,15 +70,33 @@ class Synthesizer(Protocol):
         ...
 
 
+@runtime_checkable
+class VoiceAliasing(Protocol):
+    """Optional: a synthesiser that gives OpenAI's voice names voices of its own (Parler: a speaker each).
+
+    Synthesisers without it (Piper) speak every OpenAI name with their default voice.
+    """
+
+    def voice_aliases(self) -> dict[str, str]:
+        """OpenAI voice name (lower case) -> id of one of ``voices()``."""
+        ...
+
+
 def _load_piper(settings: Settings) -> Synthesizer:
     from .piper_engine import PiperSynthesizer
 
     return PiperSynthesizer.from_settings(settings)
 
 
+def _load_parler(settings: Settings) -> Synthesizer:
+    from .parler_engine import ParlerSynthesizer
+
+    return ParlerSynthesizer.from_settings(settings)
+
+
 ENGINE_LOADERS: dict[str, Callable[[Settings], Synthesizer]] = {
     "piper": _load_piper,
-    # "parler": _load_parler,  (ParlerSynthesizer, planned)
+    "parler": _load_parler,
 }
 """``TTS_ENGINE`` value -> loader. Loaders import their library lazily, so only the chosen one is needed."""
 

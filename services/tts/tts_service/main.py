@@ -36,7 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await worker.run(engine.warm_up)
         logger.info("TTS warm-up done in %.2f s", time.perf_counter() - started)
     except Exception as err:
-        logger.error("TTS start-up failed (engine=%s, voice=%s): %s", settings.engine, settings.voice, err)
+        logger.error("TTS start-up failed (engine=%s, voice=%s): %s", settings.engine, settings.default_voice, err)
         app.state.readiness.mark_failed(str(err))
         worker.shutdown()
         raise
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, engine: Synthesizer | None = No
     app = build_app(
         title="Voice agent: text to speech",
         description="OpenAI-compatible speech synthesis (POST /v1/audio/speech), streamed sentence by sentence. "
-        f"Engine: {settings.engine}; default voice: {settings.voice}.",
+        f"Engine: {settings.engine}; default voice: {settings.default_voice}.",
         version="0.1.0",
         lifespan=lifespan,
     )

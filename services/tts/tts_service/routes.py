@@ -14,8 +14,8 @@ from service_common.schemas import ERROR_RESPONSES, ErrorResponse
 
 from .deps import SettingsDep, SynthesizerDep, WorkerDep
 from .encoding import make_encoder
-from .schemas import OPENAI_VOICES, SpeechRequest, VoiceCard, VoiceList
-from .speech import check_input, encoded_speech, prepend, resolve_voice
+from .schemas import SpeechRequest, VoiceCard, VoiceList
+from .speech import check_input, encoded_speech, prepend, resolve_voice, voice_aliases
 
 router = APIRouter(tags=["audio"])
 
@@ -80,5 +80,5 @@ async def list_voices(engine: SynthesizerDep) -> VoiceList:
     return VoiceList(
         data=[VoiceCard(**vars(voice)) for voice in engine.voices()],
         default_voice=engine.default_voice,
-        aliases=dict.fromkeys(OPENAI_VOICES, engine.default_voice),
+        aliases=voice_aliases(engine),
     )

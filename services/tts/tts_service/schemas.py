@@ -23,7 +23,7 @@ OPENAI_VOICES = (
     "marin",
     "cedar",
 )
-"""OpenAI's voice names; each is accepted and speaks with the service's default voice."""
+"""OpenAI's voice names; each is accepted: Piper speaks them with its default voice, Parler maps each to a speaker."""
 
 
 class SpeechRequest(BaseModel):
@@ -41,28 +41,33 @@ class SpeechRequest(BaseModel):
     )
     voice: str = Field(
         default="alloy",
-        description="A voice id from GET /v1/audio/voices (e.g. en_US-joe-medium), or one of OpenAI's names "
-        f"({', '.join(OPENAI_VOICES)}), which speak with the default voice. Unknown -> 400.",
+        description="A voice id from GET /v1/audio/voices (Piper: e.g. en_US-joe-medium; Parler: jon, lea, gary, "
+        f"jenna, mike, laura), or one of OpenAI's names ({', '.join(OPENAI_VOICES)}): Piper speaks them with its "
+        "default voice, Parler with the speaker listed under 'aliases' in GET /v1/audio/voices. Unknown -> 400. "
+        "With Parler, 'instructions' (when given) replace this voice's description.",
     )
     instructions: str | None = Field(
         default=None,
         max_length=4096,
-        description="How to speak (tone, pace, speaker description), up to 4096 characters. Accepted; Piper "
-        "ignores it; Parler-TTS uses it as the speaker description.",
+        description="How to speak (tone, pace, speaker description), up to 4096 characters. Piper ignores it. "
+        "Parler-TTS uses it as the whole description prompt and it wins over 'voice' (e.g. 'A female speaker "
+        "delivers a slightly expressive speech at a moderate speed, in a very clear, close recording.'; naming "
+        "one of Parler's speakers, 'Jon's voice is ...', keeps the voice consistent).",
     )
     response_format: ResponseFormat = Field(
         default="wav",
         description="Audio format. Default wav (OpenAI's default is mp3; wav needs no decoder and streams with "
         "no delay). wav: PCM16 mono with a streaming header; pcm: raw PCM16 little-endian mono, no header; "
         "mp3 (64 kbit/s) and opus (Ogg, 48 kHz): streamed too; flac: sent in one piece once all text is "
-        "synthesised. The rate is in the X-Sample-Rate response header (22050 Hz for en_US-joe-medium; "
-        "48000 Hz for opus).",
+        "synthesised. The rate is in the X-Sample-Rate response header (22050 Hz for en_US-joe-medium, "
+        "44100 Hz for Parler-TTS; 48000 Hz for opus).",
     )
     speed: float = Field(
         default=1.0,
         ge=0.25,
         le=4.0,
-        description="Speaking rate, 0.25 to 4.0 (1.0 = the voice's natural pace, 2.0 = twice as fast).",
+        description="Speaking rate, 0.25 to 4.0 (1.0 = the voice's natural pace, 2.0 = twice as fast). Parler has "
+        "no rate control: it adds 'talks (very) fast/slowly' to the description instead, a hint, not a factor.",
     )
     stream_format: Literal["audio"] = Field(
         default="audio",
@@ -85,5 +90,5 @@ class VoiceList(BaseModel):
 
     object: Literal["list"] = "list"
     data: list[VoiceCard] = Field(description="Loaded voices, the default first.")
-    default_voice: str = Field(description="Voice used for OpenAI voice names.")
+    default_voice: str = Field(description="Voice used when none is named (OpenAI's default name 'alloy').")
     aliases: dict[str, str] = Field(description="OpenAI voice name -> the voice id it speaks with.")

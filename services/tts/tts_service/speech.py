@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from service_common.errors import EmptyInput, InputTooLarge, InvalidRequest
 
 from .encoding import AudioEncoder
-from .engine import Synthesizer, VoiceInfo
+from .engine import Synthesizer, VoiceAliasing, VoiceInfo
 from .schemas import OPENAI_VOICES
 
 logger = logging.getLogger(__name__)
@@ -28,13 +28,25 @@ def check_input(text: str, max_chars: int) -> str:
     return text
 
 
+def voice_aliases(engine: Synthesizer) -> dict[str, str]:
+    """OpenAI voice name -> the engine's voice id: its own mapping where it has one, else all to the default."""
+    if isinstance(engine, VoiceAliasing):
+        return engine.voice_aliases()
+    return dict.fromkeys(OPENAI_VOICES, engine.default_voice)
+
+
 def resolve_voice(requested: str, engine: Synthesizer) -> VoiceInfo:
-    """The engine's voice named ``requested``; OpenAI names map to the default voice; else InvalidRequest (400)."""
+    """The engine's voice named ``requested`` (exact id, else case-insensitive), or the voice an OpenAI name maps
+    to (``voice_aliases``); else InvalidRequest (400)."""
     voices = {voice.id: voice for voice in engine.voices()}
     if requested in voices:
         return voices[requested]
-    if requested.lower() in OPENAI_VOICES:
-        return voices[engine.default_voice]
+    folded = {voice_id.lower(): voice for voice_id, voice in voices.items()}
+    if requested.lower() in folded:
+        return folded[requested.lower()]
+    aliases = voice_aliases(engine)
+    if requested.lower() in aliases:
+        return voices[aliases[requested.lower()]]
     known = ", ".join([*voices, *OPENAI_VOICES])
     raise InvalidRequest(f"unknown voice {requested!r}; available: {known}", code="unknown_voice", param="voice")
 
