@@ -6,6 +6,7 @@ variables. The work is in ``voice_agent.pipeline``; this file only draws.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -118,7 +119,8 @@ def sidebar(pipeline: Pipeline) -> TurnOptions:
             st.download_button("Transcript (Markdown)", to_markdown(turns), "conversation.md", "text/markdown")
             st.download_button("Transcript (JSON)", to_json(turns), "conversation.json", "application/json")
             st.download_button("Everything with audio (ZIP)", to_zip(turns), "conversation.zip", "application/zip")
-    return TurnOptions(
+    return replace(
+        TurnOptions.from_settings(settings),
         voice=voice,
         language=None if language == "auto" else language,
         system_prompt=system_prompt.strip() or None,

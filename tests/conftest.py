@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +96,12 @@ class ServiceProcess:
             time.sleep(0.25)
         raise RuntimeError(f"{self.name} not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no graceful shutdown, connections drop mid-response."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -138,6 +144,26 @@ def running_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
         for service in services.values():
             service.stop()
         sys.stdout.flush()
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[[str], ServiceProcess]]:
+    """``start_service("llm")``: a private instance of one service, ready, stopped after the test.
+
+    For tests that kill or restart a service without disturbing the shared ``running_services``.
+    """
+    started: list[ServiceProcess] = []
+
+    def start(name: str) -> ServiceProcess:
+        service = ServiceProcess(name, free_port(), tmp_path / f"{name}.log")
+        started.append(service)
+        service.start()
+        service.wait_ready()
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .clients import StageError
@@ -51,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = FrontendSettings()
     options = TurnOptions.from_settings(settings)
     if args.voice:
-        options = TurnOptions(**{**options.__dict__, "voice": args.voice})
+        options = replace(options, voice=args.voice)
     if args.language:
-        options = TurnOptions(**{**options.__dict__, "language": args.language})
+        options = replace(options, language=args.language)
 
     pipeline = Pipeline.from_settings(settings)
     try:

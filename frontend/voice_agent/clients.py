@@ -16,6 +16,7 @@ from typing import Literal
 
 import httpx
 from httpx_sse import SSEError, connect_sse
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 Stage = Literal["stt", "llm", "tts"]
 FailureKind = Literal["unreachable", "timeout", "rejected", "not_ready", "server_error", "cut"]
@@ -63,6 +64,28 @@ def _failures_as_stage_errors(stage: Stage, url: str) -> Iterator[None]:
         raise StageError(stage, url, "cut", f"the connection broke mid-response ({err})") from err
     except httpx.HTTPError as err:
         raise StageError(stage, url, "server_error", str(err)) from err
+
+
+RETRYABLE: frozenset[FailureKind] = frozenset({"unreachable", "not_ready"})
+"""Failures that happened before the server did any work: safe to try again."""
+
+
+def _is_retryable(err: BaseException) -> bool:
+    return isinstance(err, StageError) and err.kind in RETRYABLE
+
+
+def retrying(attempts: int = 3) -> Retrying:
+    """Retry a request that failed before the server did any work (refused, 503), with exponential backoff.
+
+    Used for whole requests (transcription, speech) and for the opening of a stream, never for a stream that
+    has already delivered data: a half-streamed reply is reported as cut, not silently replayed.
+    """
+    return Retrying(
+        retry=retry_if_exception(_is_retryable),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.25, max=2.0),
+        reraise=True,
+    )
 
 
 def _client(base_url: str, connect_timeout_s: float, read_timeout_s: float) -> httpx.Client:
@@ -121,10 +144,12 @@ class SttClient(_ServiceClient):
         data = {"model": self.model, "response_format": "json"}
         if language:
             data["language"] = language
-        with _failures_as_stage_errors("stt", self.base_url):
-            response = self._http.post("/v1/audio/transcriptions", data=data, files={"file": (filename, audio)})
-            response.raise_for_status()
-            return str(response.json()["text"]).strip()
+        for attempt in retrying():
+            with attempt, _failures_as_stage_errors("stt", self.base_url):
+                response = self._http.post("/v1/audio/transcriptions", data=data, files={"file": (filename, audio)})
+                response.raise_for_status()
+                return str(response.json()["text"]).strip()
+        raise AssertionError("unreachable: retrying() re-raises the last error")
 
 
 class LlmClient(_ServiceClient):
@@ -145,6 +170,12 @@ class LlmClient(_ServiceClient):
             "temperature": temperature,
             "stream": True,
         }
+        # a refused or 503 request is tried again; once deltas have flowed, a failure is reported as a cut
+        for attempt in retrying():
+            with attempt:
+                yield from self._stream_once(body)
+
+    def _stream_once(self, body: dict) -> Iterator[str]:
         finish_reason: str | None = None
         with (
             _failures_as_stage_errors("llm", self.base_url),
@@ -184,6 +215,11 @@ class TtsClient(_ServiceClient):
     def stream_pcm(self, text: str, *, voice: str, speed: float = 1.0) -> Iterator[PcmChunk]:
         """Yield PCM16 chunks of ``text`` spoken by ``voice`` as they arrive; raises StageError."""
         body = {"model": self.model, "input": text, "voice": voice, "response_format": "pcm", "speed": speed}
+        for attempt in retrying():
+            with attempt:
+                yield from self._stream_once(body)
+
+    def _stream_once(self, body: dict) -> Iterator[PcmChunk]:
         with (
             _failures_as_stage_errors("tts", self.base_url),
             self._http.stream("POST", "/v1/audio/speech", json=body) as response,

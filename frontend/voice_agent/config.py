@@ -26,6 +26,15 @@ class FrontendSettings(BaseSettings):
     )
     temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="LLM sampling temperature.")
     max_tokens: int = Field(default=160, ge=1, le=4096, description="Longest reply, in tokens.")
+    first_clause_min_words: int = Field(
+        default=4,
+        ge=0,
+        le=50,
+        description=(
+            "Speak the reply's first clause (up to a comma, colon, semicolon or dash) as soon as it has this many "
+            "words, instead of waiting for the whole first sentence; 0 = always wait for the sentence."
+        ),
+    )
     connect_timeout_s: float = Field(default=3.0, gt=0, le=60, description="TCP connect timeout per request (s).")
     read_timeout_s: float = Field(
         default=120.0, gt=0, le=3600, description="Longest wait for the next bytes of a response (s)."

@@ -38,6 +38,7 @@ class TurnOptions:
     system_prompt: str | None = None
     temperature: float = 0.7
     max_tokens: int = 160
+    first_clause_min_words: int = 4
 
     @classmethod
     def from_settings(cls, settings: FrontendSettings) -> TurnOptions:
@@ -47,6 +48,7 @@ class TurnOptions:
             system_prompt=settings.system_prompt,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
+            first_clause_min_words=settings.first_clause_min_words,
         )
 
 
@@ -232,7 +234,7 @@ class Pipeline:
         sentences: list[str] = []
         audio_parts: dict[int, ReplyAudio] = {}
         reply_parts: list[str] = []
-        buffer = SentenceBuffer()
+        buffer = SentenceBuffer(first_clause_min_words=options.first_clause_min_words or None)
 
         def queue_sentences(found: list[str]) -> None:
             if found and timings.llm_first_sentence_ms is None:

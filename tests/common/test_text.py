@@ -53,3 +53,20 @@ def test_stream_token_by_token_matches_whole_text_split() -> None:
         streamed += buffer.feed(text[index : index + 3])
     tail = buffer.flush()
     assert streamed + ([tail] if tail else []) == split_sentences(text)
+
+
+def test_first_clause_is_released_early_only_once_and_only_when_long_enough() -> None:
+    buffer = SentenceBuffer(first_clause_min_words=4)
+    assert buffer.feed("Well, ") == []  # one word: too short to speak on its own
+    assert buffer.feed("the capital of France, as you may know, ") == ["Well, the capital of France,"]
+    assert buffer.feed("is Paris. It is, of course, lovely. ") == [
+        "as you may know, is Paris.",
+        "It is, of course, lovely.",
+    ]
+    assert buffer.flush() is None
+
+
+def test_without_first_clause_option_commas_never_split() -> None:
+    buffer = SentenceBuffer()
+    assert buffer.feed("Well, the capital of France, as you may know, ") == []
+    assert buffer.flush() == "Well, the capital of France, as you may know,"

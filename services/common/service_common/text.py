@@ -38,15 +38,24 @@ def split_sentences(text: str) -> list[str]:
     return sentences + ([tail] if tail else [])
 
 
+_CLAUSE_END = re.compile(r"[,;:—–]\s")
+
+
 class SentenceBuffer:
     """Incremental splitter for a token stream: ``feed`` deltas, get the sentences completed so far.
 
     A sentence is only released once the whitespace after its final punctuation has arrived, so
     ``"3."`` followed later by ``"5"`` is not cut. ``flush`` returns what is left at the end of the stream.
+
+    With ``first_clause_min_words=N``, the very first piece is released early at a clause break (``,`` ``;``
+    ``:`` or a dash followed by whitespace) once it has at least N words: speech starts after the first
+    clause instead of the whole first sentence, which is what a listener waits for.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, first_clause_min_words: int | None = None) -> None:
         self._text = ""
+        self._first_clause_min_words = first_clause_min_words
+        self._released_any = False
 
     def feed(self, delta: str) -> list[str]:
         """Append ``delta``; return the sentences it completed, in order."""
@@ -65,7 +74,20 @@ class SentenceBuffer:
                 sentences.append(sentence)
             start = match.end()
         self._text = self._text[start:]
+        if not sentences and not self._released_any and self._first_clause_min_words:
+            clause = self._first_clause()
+            if clause:
+                sentences.append(clause)
+        self._released_any = self._released_any or bool(sentences)
         return sentences
+
+    def _first_clause(self) -> str | None:
+        for match in _CLAUSE_END.finditer(self._text):
+            clause = self._text[: match.start() + 1].strip()
+            if len(clause.split()) >= (self._first_clause_min_words or 0):
+                self._text = self._text[match.end() :]
+                return clause
+        return None
 
     def flush(self) -> str | None:
         """Return the unfinished remainder (stripped) and reset, or None if nothing is left."""
