@@ -76,6 +76,51 @@ def test_typed_turns_keep_the_conversation_and_new_conversation_clears_it(page: 
     assert page.session_state.turns == [] and not page.chat_message
 
 
+def test_an_uploaded_file_goes_through_a_full_turn(page: AppTest, data_dir: Path) -> None:
+    clip = data_dir / "ask_what_you_can_do_for_your_country.wav"
+    page.file_uploader[0].set_value((clip.name, clip.read_bytes(), "audio/wav")).run()
+    assert not page.exception and not page.error
+    [user] = chat_texts(page, "user")
+    assert "what you can do for your country" in user.lower()
+    [turn] = page.session_state.turns
+    assert turn.user_audio_name == clip.name and turn.reply_wav
+    assert page.file_uploader[0].key == "upload-1" and not page.file_uploader[0].value  # ready for the next one
+
+
+@pytest.mark.parametrize(
+    ("stage", "label"),
+    [
+        ("stt", "speech recognition (STT) failed"),
+        ("llm", "reply generation (LLM) failed"),
+        ("tts", "speech synthesis (TTS) failed"),
+    ],
+)
+def test_each_stopped_service_is_named_and_the_conversation_kept(
+    page: AppTest, monkeypatch: pytest.MonkeyPatch, running_services, jfk_wav: Path, stage: str, label: str
+) -> None:  # type: ignore[no-untyped-def]
+    page.chat_input[0].set_value("Hello there.").run()
+    point_page_at(monkeypatch, {**running_services.frontend_env(), f"FRONTEND_{stage.upper()}_URL": NOTHING_LISTENS})
+    page.audio_input[0].set_value(("jfk.wav", jfk_wav.read_bytes(), "audio/wav")).run()
+    assert not page.exception
+    [error] = page.error
+    assert label in error.value and "unreachable" in error.value
+    assert len(page.session_state.turns) == 1 and chat_texts(page, "user") == ["Hello there."]
+    assert [b.label for b in page.button if b.label == "Retry this turn"]
+
+
+def test_sidebar_settings_apply_to_the_next_turn(page: AppTest, jfk_wav: Path) -> None:
+    page.sidebar.slider[1].set_value(16).run()  # longest reply: 16 tokens
+    page.chat_input[0].set_value("Tell me a long story about a dragon and a knight.").run()
+    [turn] = page.session_state.turns
+    assert 0 < len(turn.reply.split()) <= 16, turn.reply
+    # the language reaches the STT service: an English-only model refuses German, and the page says so
+    page.sidebar.selectbox[1].set_value("de").run()
+    page.audio_input[0].set_value(("jfk.wav", jfk_wav.read_bytes(), "audio/wav")).run()
+    [error] = page.error
+    assert "speech recognition (STT) failed" in error.value and "rejected" in error.value
+    assert len(page.session_state.turns) == 1
+
+
 def test_a_failed_stage_is_named_the_conversation_kept_and_retry_works(
     page: AppTest, monkeypatch: pytest.MonkeyPatch, running_services
 ) -> None:  # type: ignore[no-untyped-def]
