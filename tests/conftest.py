@@ -230,3 +230,22 @@ def _assert_env_example_covers(settings_cls: type, prefix: str) -> None:
 def assert_env_example_covers():  # type: ignore[no-untyped-def]
     """``assert_env_example_covers(SettingsClass, "PREFIX_")``: .env.example documents every field, values load."""
     return _assert_env_example_covers
+
+
+# --- a local stand-in for the Hugging Face Hub (tests/fake_hub.py) ------------------------------------------------
+
+
+@pytest.fixture
+def fake_hub():  # type: ignore[no-untyped-def]
+    """A fake Hugging Face Hub on a free 127.0.0.1 port (``fake_hub.FakeHub``), stopped after the test.
+
+    Add repos with ``fake_hub.add(FakeRepo(...))`` or ``repo_from_directory``; point ``HF_ENDPOINT`` (or
+    ``fetch_snapshot(endpoint=...)``) at ``fake_hub.url``; set ``fake_hub.bytes_per_s`` to slow transfers down.
+    """
+    from fake_hub import FakeHub
+
+    hub = FakeHub().start()
+    try:
+        yield hub
+    finally:
+        hub.stop()

@@ -96,3 +96,34 @@ def test_closing_a_stream_early_stops_and_closes_the_producer() -> None:
     assert produced < 50
     assert worker.pending == 0
     worker.shutdown()
+
+
+def test_a_stream_whose_consumer_left_while_queued_never_starts() -> None:
+    worker = ModelWorker("test")
+    started = threading.Event()
+    release = threading.Event()
+    created: list[str] = []
+
+    def blocker() -> None:
+        started.set()
+        release.wait(5)
+
+    def producer() -> Iterator[int]:
+        created.append("created")
+        yield 1
+
+    async def main() -> None:
+        busy = asyncio.ensure_future(worker.run(blocker))
+        await asyncio.to_thread(started.wait, 5)
+        consumer = asyncio.ensure_future(anext(worker.stream(producer)))
+        await asyncio.sleep(0.05)
+        consumer.cancel()  # the client went away while its stream waited behind `blocker`
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        release.set()
+        await busy
+        assert await worker.run(lambda: "next") == "next"
+
+    asyncio.run(main())
+    assert created == []
+    worker.shutdown()

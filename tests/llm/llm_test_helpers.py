@@ -18,7 +18,15 @@ SHORT_REPLY_TOKENS = 48
 
 def make_settings(**overrides: Any) -> Settings:
     """Settings for tests: the embedded model and n_ctx=2048 unless overridden (other LLM_* variables apply)."""
-    values: dict[str, Any] = {"model": "smollm2-135m", "n_ctx": 2048, "log_level": "INFO"}
+    # no API key, rate limit or tiny queue from a developer's environment (make exports .env)
+    values: dict[str, Any] = {
+        "model": "smollm2-135m",
+        "n_ctx": 2048,
+        "log_level": "INFO",
+        "api_key": None,
+        "rate_limit": None,
+        "max_queued_requests": 8,
+    }
     values.update(overrides)
     return Settings(**values)
 

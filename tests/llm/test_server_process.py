@@ -52,6 +52,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "LLM_MODEL": "smollm2-135m",
         "LLM_N_CTX": "2048",
         "LLM_LOG_LEVEL": "INFO",
+        "LLM_API_KEY": "",  # empty = unset: whatever a developer's .env says, this server is open
+        "LLM_RATE_LIMIT": "",
     }
     with log_path.open("wb") as log_file:
         process = subprocess.Popen([sys.executable, "-m", "llm_service"], env=env, stdout=log_file, stderr=log_file)

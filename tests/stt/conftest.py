@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from stt_helpers import TRANSCRIPTIONS
+from stt_helpers import OPEN_ACCESS, TRANSCRIPTIONS
 
 from service_common.audio import decode_audio
 from stt_service.config import Settings
@@ -18,7 +18,7 @@ from stt_service.main import create_app
 @pytest.fixture(scope="session")
 def stt_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Defaults (embedded tiny.en), with a private cache directory so tests never touch ~/.cache."""
-    return Settings(cache_dir=tmp_path_factory.mktemp("stt-cache"))
+    return Settings(cache_dir=tmp_path_factory.mktemp("stt-cache"), **OPEN_ACCESS)
 
 
 @pytest.fixture(scope="session")

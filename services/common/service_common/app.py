@@ -1,4 +1,4 @@
-"""The common part of every service's ``create_app``: errors, health/ready, model list, logging."""
+"""The common part of every service's ``create_app``: errors, health/ready, model list, access, CORS, docs."""
 
 from __future__ import annotations
 
@@ -7,23 +7,57 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 
 from .errors import install_error_handlers
+from .guard import Admission, ApiGuard, ApiKeys, RateLimit
 from .health import Readiness, readiness_of
 from .health import router as health_router
+from .openapi import document_errors
 from .schemas import ModelList
+from .settings import ServiceSettings
+
+CORS_EXPOSED_HEADERS = ["Retry-After", "X-Sample-Rate", "X-Voice"]
+"""Response headers a page on an allowed origin may read (the TTS service's audio format, when to retry)."""
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
 
-def build_app(*, title: str, description: str, version: str, lifespan: Lifespan) -> FastAPI:
+def build_app(
+    *, title: str, description: str, version: str, lifespan: Lifespan, settings: ServiceSettings | None = None
+) -> FastAPI:
     """FastAPI app with OpenAI error handling, ``/health``, ``/ready`` and ``GET /v1/models``.
 
     ``app.state.readiness`` starts as ``loading``; the service's lifespan marks it ready after warm-up.
+    From ``settings`` (defaults when None: open, no rate limit, no CORS): ``guard.ApiGuard`` in front of every
+    ``/v1`` route (API keys, rate limit, at most ``max_queued_requests`` waiting; ``app.state.admission``) and
+    CORSMiddleware for ``cors_origins``. The OpenAPI document shows the errors as answered (``openapi``).
     """
+    settings = settings or ServiceSettings.model_construct()
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.readiness = Readiness()
+    app.state.admission = Admission(settings.max_queued_requests)
     install_error_handlers(app)
+    api_keys = ApiKeys(settings.api_keys)
+    rate_limit = RateLimit(settings.rate_limit) if settings.rate_limit else None
+    app.add_middleware(ApiGuard, api_keys=api_keys, rate_limit=rate_limit, admission=app.state.admission)
+    if settings.cors_origins:  # added last, so outermost: preflights and refusals get their CORS headers too
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:  # FastAPI caches the generated document there; rewrite it once
+            document_errors(generate_openapi(), api_keys=api_keys.required, rate_limited=rate_limit is not None)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(health_router)
 
     @app.get("/v1/models", response_model=ModelList, tags=["models"], summary="The loaded model (OpenAI list shape)")

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import io
 import struct
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import AudioDecodeError, EmptyInput
+
+if TYPE_CHECKING:
+    import av
 
 WHISPER_SAMPLE_RATE_HZ = 16_000
 
@@ -42,16 +46,17 @@ def decode_audio(data: bytes, sample_rate_hz: int = WHISPER_SAMPLE_RATE_HZ) -> n
             if not container.streams.audio:
                 raise AudioDecodeError("the file has no audio stream", param="file")
             stream = container.streams.audio[0]
-            # planar float at the target rate, channels kept: averaging them here is an exact mean, whereas
-            # FFmpeg's own downmix scales each channel by 1/sqrt(2) and can clip loud stereo
-            resampler = av.AudioResampler(format="fltp", rate=sample_rate_hz)
+            # float at the target rate, channels kept: averaging them here is an exact mean, whereas FFmpeg's own
+            # downmix scales each channel by 1/sqrt(2) and can clip loud stereo. Packed (interleaved), not planar:
+            # PyAV reads past the end of a planar frame with more than 8 channels and crashes the process.
+            resampler = av.AudioResampler(format="flt", rate=sample_rate_hz)
             chunks: list[np.ndarray] = []
             for frame in container.decode(stream):
                 frame.pts = None  # let the resampler keep time; broken timestamps in browser webm confuse it
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().mean(axis=0))
+                    chunks.append(_mono(out))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().mean(axis=0))
+                chunks.append(_mono(out))
     except AudioDecodeError:
         raise
     except (av.FFmpegError, ValueError, IndexError, UnicodeDecodeError) as err:
@@ -59,7 +64,14 @@ def decode_audio(data: bytes, sample_rate_hz: int = WHISPER_SAMPLE_RATE_HZ) -> n
     if not chunks:
         raise AudioDecodeError("the file contains no decodable audio frames", param="file")
     samples = np.concatenate(chunks).astype(np.float32, copy=False)
+    # float WAVs can carry NaN or infinity, which make Whisper loop for the whole window (and VAD hear speech)
+    samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
     return np.clip(samples, -1.0, 1.0)
+
+
+def _mono(frame: av.AudioFrame) -> np.ndarray:
+    """A packed float frame (samples interleaved, shape ``(1, n * channels)``) -> the channels' mean, shape ``(n,)``."""
+    return frame.to_ndarray().reshape(-1, frame.layout.nb_channels).mean(axis=1)
 
 
 def to_pcm16(samples: np.ndarray) -> bytes:

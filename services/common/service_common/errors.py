@@ -84,6 +84,55 @@ class ModelNotReady(ServiceError):
         return {"Retry-After": str(self.retry_after_s)}
 
 
+class Overloaded(ServiceError):
+    """Too many requests are already waiting for the model (503, with ``Retry-After``); try again shortly."""
+
+    status_code = 503
+    error_type = "server_error"
+    default_code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_s: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class InvalidApiKey(ServiceError):
+    """No API key, or not one of the configured keys (401, OpenAI's ``invalid_api_key``)."""
+
+    status_code = 401
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class RateLimited(ServiceError):
+    """The caller used up its request budget (429, with ``Retry-After``); ``type`` is OpenAI's, "requests"."""
+
+    status_code = 429
+    error_type = "requests"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class ClientGone(ServiceError):
+    """The client disconnected before its work started, so it was skipped (499, nginx's code; nobody reads it)."""
+
+    status_code = 499
+    error_type = "invalid_request_error"
+    default_code = "client_closed_request"
+
+
 class InferenceError(ServiceError):
     """The model library failed on an input it had accepted (500)."""
 
@@ -97,19 +146,37 @@ def error_body(message: str, error_type: str, code: str | None = None, param: st
     return {"error": {"message": message, "type": error_type, "code": code, "param": param}}
 
 
+def error_response(err: ServiceError) -> JSONResponse:
+    """The HTTP response of a ServiceError: its status, OpenAI's error body and its headers (Retry-After, ...)."""
+    return JSONResponse(
+        error_body(err.message, err.error_type, err.code, err.param), status_code=err.status_code, headers=err.headers()
+    )
+
+
+def _common_prefix(first: list[str], second: list[str]) -> list[str]:
+    prefix = []
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        prefix.append(a)
+    return prefix
+
+
 def _validation_message(err: RequestValidationError) -> tuple[str, str | None]:
+    """All errors in one message, and the field at fault: the first error's, shortened to what it shares with
+    the errors after it. A value that fits no member of a union gets one error per member, located under the
+    member's type ("stop.str", "stop.list[str]"): the field is "stop", not a type name."""
     parts = []
-    first_param: str | None = None
+    param: list[str] | None = None
     for item in err.errors():
         if item.get("type") == "json_invalid":  # its loc is ("body", <character offset>), not a field
             parts.append(f"the request body is not valid JSON: {item.get('ctx', {}).get('error', item.get('msg'))}")
             continue
         location = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path", "form")]
         field = ".".join(location)
-        if first_param is None and field:
-            first_param = field
+        param = location if param is None else _common_prefix(param, location) or param
         parts.append(f"{field}: {item.get('msg', 'invalid')}" if field else str(item.get("msg", "invalid")))
-    return "; ".join(parts) or "invalid request", first_param
+    return "; ".join(parts) or "invalid request", ".".join(param) if param else None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -119,11 +186,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _service_error(_: Request, err: ServiceError) -> JSONResponse:
         if err.status_code >= 500:
             logger.error("%s: %s", type(err).__name__, err.message)
-        return JSONResponse(
-            error_body(err.message, err.error_type, err.code, err.param),
-            status_code=err.status_code,
-            headers=err.headers(),
-        )
+        return error_response(err)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, err: RequestValidationError) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,7 +21,8 @@ class Readiness:
     """Mutable readiness of one service's model, kept on ``app.state.readiness``.
 
     The lifespan moves it ``loading`` -> (``downloading`` ->) ``ready`` only after a warm-up inference,
-    or to ``failed`` with a detail.
+    or to ``failed`` with a detail. A hub download (``service_common.hub``) updates ``progress`` from the loading
+    thread; a single float or string assignment is atomic, so ``/ready`` reads it without a lock.
     """
 
     model_id: str | None = None
@@ -29,6 +31,18 @@ class Readiness:
     progress: float | None = None
     detail: str | None = None
     loaded_at: int = field(default_factory=lambda: int(time.time()))
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    """Set when the service shuts down before the model is ready: a download in progress gives up."""
+
+    def mark_downloading(self, progress: float) -> None:
+        """A hub download is under way; ``progress`` is the fraction of its bytes on disk, 0 to 1."""
+        self.progress = min(max(progress, 0.0), 1.0)  # before the state: a reader never sees downloading + None
+        self.state = "downloading"
+
+    def mark_loading(self) -> None:
+        """Back to ``loading`` (the download is done; the model is being read and warmed up)."""
+        self.state = "loading"
+        self.progress = None
 
     def mark_ready(self, model_id: str, owned_by: str) -> None:
         self.model_id, self.owned_by = model_id, owned_by

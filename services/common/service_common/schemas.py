@@ -52,6 +52,6 @@ class ReadyStatus(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "Invalid request"},
     500: {"model": ErrorResponse, "description": "Inference failed"},
-    503: {"model": ErrorResponse, "description": "Model not ready yet"},
+    503: {"model": ErrorResponse, "description": "Model not ready yet (code model_not_ready)"},
 }
 """OpenAPI ``responses=`` entries so Swagger shows the error shape on every route."""

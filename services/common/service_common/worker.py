@@ -72,6 +72,8 @@ class ModelWorker:
                 stop.set()
 
         def produce() -> None:
+            if stop.is_set():  # the consumer left while this waited in the queue: start nothing
+                return
             iterator = make_iterator()
             try:
                 for item in iterator:

@@ -18,6 +18,7 @@ def main() -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
+        timeout_keep_alive=settings.keep_alive_s,
         log_config=None,
         log_level=settings.log_level.lower(),
     )

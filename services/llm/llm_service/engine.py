@@ -37,6 +37,8 @@ class SamplingParams:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     repeat_penalty: float = 1.0
+    time_limit_s: float | None = None
+    """Wall-clock budget of the generation in seconds from its start; when spent, it ends as ``length``."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ class ChatModel(Protocol):
     def generate(self, prompt: PreparedPrompt, params: SamplingParams) -> Iterator[GenerationEvent]:
         """Yield ``TextDelta``s as tokens are sampled, then exactly one ``GenerationEnd``.
 
-        Lazy: nothing runs until the first ``next``; closing the iterator stops generation.
+        Lazy: nothing runs until the first ``next``; closing the iterator stops generation. Ends with
+        ``finish_reason="length"`` once ``params.time_limit_s`` is spent.
         """
         ...
 

@@ -17,11 +17,12 @@ import llama_cpp
 from llama_cpp import Llama, llama_chat_format
 
 from service_common.errors import InvalidRequest
+from service_common.health import Readiness
 
 from .config import ChatFormatName, Settings
 from .engine import ChatMessage, FinishReason, GenerationEnd, GenerationEvent, PreparedPrompt, SamplingParams, TextDelta
 from .history import ContextLengthExceeded, trim_history
-from .model_source import ModelSource, resolve_model_source
+from .model_source import ModelSource, fetch_hub_gguf, resolve_model_source
 from .stop_sequences import StopSequenceFilter
 
 logger = logging.getLogger(__name__)
@@ -59,15 +60,16 @@ class LlamaCppChat:
         self._template_stops = tuple([template_stop] if isinstance(template_stop, str) else template_stop or [])
 
     @classmethod
-    def load(cls, settings: Settings) -> LlamaCppChat:
+    def load(cls, settings: Settings, readiness: Readiness | None = None) -> LlamaCppChat:
         """Load the model ``settings`` name (embedded SmolLM2 by default; see ``model_source``) and its prompt format.
 
-        Hub models are downloaded once into ``<cache_dir>/llm``. Raises FileNotFoundError/ValueError for a bad
-        ``LLM_MODEL``, and llama.cpp's own errors for an unreadable GGUF.
+        Hub models are downloaded once into the hub cache (``model_source.fetch_hub_gguf``), reporting progress to
+        ``readiness``. Raises FileNotFoundError/ValueError for a bad ``LLM_MODEL``, HubDownloadError when a hub model
+        is neither cached nor downloadable, and llama.cpp's own errors for an unreadable GGUF.
         """
         source = resolve_model_source(settings)
         started = time.perf_counter()
-        llama = _open_llama(source, settings)
+        llama = _open_llama(source, settings, readiness)
         formatter = _chat_formatter(llama, settings.chat_format)
         trained_ctx = int(llama.metadata.get(f"{llama.metadata.get('general.architecture')}.context_length", 0) or 0)
         if trained_ctx and settings.n_ctx > trained_ctx:
@@ -123,6 +125,7 @@ class LlamaCppChat:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         completion_tokens = 0
         finish_reason: FinishReason = "length"
+        deadline = None if params.time_limit_s is None else time.monotonic() + params.time_limit_s
         tokens = llama.generate(
             prompt.token_ids,
             top_k=TOP_K,
@@ -147,6 +150,9 @@ class LlamaCppChat:
                     break
                 if completion_tokens >= max_new_tokens:
                     break
+                if deadline is not None and time.monotonic() >= deadline:
+                    logger.info("generation stopped after %d tokens: time limit reached", completion_tokens)
+                    break
         finally:
             tokens.close()
         tail = stops.feed(decoder.decode(b"", final=True)) + stops.flush()
@@ -158,7 +164,7 @@ class LlamaCppChat:
         self._llama.close()
 
 
-def _open_llama(source: ModelSource, settings: Settings) -> Llama:
+def _open_llama(source: ModelSource, settings: Settings, readiness: Readiness | None) -> Llama:
     options: dict[str, Any] = {
         "n_ctx": settings.n_ctx,
         "n_threads": settings.n_threads,
@@ -167,11 +173,8 @@ def _open_llama(source: ModelSource, settings: Settings) -> Llama:
         "n_gpu_layers": settings.n_gpu_layers,
         "verbose": False,
     }
-    if source.repo_id is not None:
-        cache_dir = settings.cache_dir / "llm"
-        logger.info("fetching %s (%s) from the Hugging Face Hub into %s", source.repo_id, source.filename, cache_dir)
-        return Llama.from_pretrained(source.repo_id, source.filename, cache_dir=str(cache_dir), **options)
-    return Llama(model_path=str(source.path), **options)
+    path = fetch_hub_gguf(source, settings.cache_dir, readiness) if source.kind == "hub" else source.path
+    return Llama(model_path=str(path), **options)
 
 
 def _chat_formatter(llama: Llama, chat_format: ChatFormatName | None) -> llama_chat_format.ChatFormatter:

@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service_common.app import build_app
+from service_common.health import Readiness
 from service_common.logs import setup_logging
+from service_common.startup import load_in_background
 from service_common.worker import ModelWorker
 
 from . import __doc__ as package_doc
@@ -24,10 +26,10 @@ logger = logging.getLogger(__name__)
 WARM_UP_TOKENS = 2
 
 
-def _load_llama_cpp(settings: Settings) -> ChatModel:
+def _load_llama_cpp(settings: Settings, readiness: Readiness) -> ChatModel:
     from .llama_cpp_engine import LlamaCppChat  # heavy import, only when a real model is loaded
 
-    return LlamaCppChat.load(settings)
+    return LlamaCppChat.load(settings, readiness)
 
 
 def _warm_up(engine: ChatModel) -> None:
@@ -47,25 +49,33 @@ def create_app(settings: Settings | None = None, engine: ChatModel | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = ModelWorker("llm-model")
+        readiness: Readiness = app.state.readiness
         model = engine
+
+        async def load() -> None:
+            nonlocal model
+            try:
+                if model is None:
+                    model = await worker.run(_load_llama_cpp, settings, readiness)
+                started = time.perf_counter()
+                await worker.run(_warm_up, model)
+                logger.info("warm-up generation took %.0f ms", (time.perf_counter() - started) * 1000)
+            except Exception as err:
+                logger.error("the LLM service cannot start: %s: %s", type(err).__name__, " ".join(str(err).split()))
+                readiness.mark_failed(str(err))
+                worker.shutdown()
+                raise
+            app.state.chat = ChatCompletions(model, worker, settings)
+            readiness.mark_ready(model.model_id, model.owned_by)
+
+        # a model on disk loads before the server listens; a hub download lets it answer /ready meanwhile
         try:
-            if model is None:
-                model = await worker.run(_load_llama_cpp, settings)
-            started = time.perf_counter()
-            await worker.run(_warm_up, model)
-            logger.info("warm-up generation took %.0f ms", (time.perf_counter() - started) * 1000)
-        except Exception as err:
-            logger.error("the LLM service cannot start: %s: %s", type(err).__name__, err)
-            app.state.readiness.mark_failed(str(err))
-            worker.shutdown()
-            raise
-        app.state.chat = ChatCompletions(model, worker, settings)
-        app.state.readiness.mark_ready(model.model_id, model.owned_by)
-        try:
-            yield
+            async with load_in_background(readiness, load()):
+                yield
         finally:
             app.state.chat = None
-            if engine is None:  # an injected engine belongs to whoever injected it
+            # an injected engine belongs to whoever injected it; a model still loading is left to the process exit
+            if engine is None and model is not None and readiness.is_ready:
                 await worker.run(model.close)
             worker.shutdown()
 
@@ -74,6 +84,7 @@ def create_app(settings: Settings | None = None, engine: ChatModel | None = None
         description=(package_doc or "").strip(),
         version="0.1.0",
         lifespan=lifespan,
+        settings=settings,
     )
     app.state.settings = settings
     app.include_router(router)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from service_common.health import Readiness
+from service_common.hub import fetch_snapshot, hub_cache_dir, matching_files
 
 from .config import Settings
 from .embedded import EMBEDDED_MODEL_ID, EMBEDDED_PACKAGE, embedded_model_path
@@ -50,3 +54,59 @@ def resolve_model_source(settings: Settings) -> ModelSource:
     raise ValueError(
         f"LLM_MODEL={model!r} is neither {EMBEDDED_MODEL_ID!r}, a .gguf file nor a Hugging Face repo id (owner/name)"
     )
+
+
+_SHARD = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
+"""A split GGUF: ``<stem>-00001-of-00003.gguf`` ...; llama.cpp opens the first shard and finds the others beside it."""
+
+
+def fetch_hub_gguf(source: ModelSource, cache_dir: Path, readiness: Readiness | None = None) -> Path:
+    """Download (once) the GGUF that ``source.filename`` (a name or glob) selects in ``source.repo_id``; its path.
+
+    Files go to the hub cache under ``cache_dir`` (see ``service_common.hub``: later starts use it offline). A glob
+    matching several files is refused before anything is downloaded, unless they are the shards of one split model,
+    which are all fetched (the first shard's path is returned). Raises ValueError for such a glob and
+    HubDownloadError when the model is neither cached nor downloadable.
+    """
+    assert source.repo_id is not None and source.filename is not None, "a hub source names a repo and a file"
+    pattern = source.filename
+
+    def one_model(names: list[str]) -> None:
+        shards = _shards_of_one_model(names)
+        if len(names) > 1 and shards is None:
+            raise ValueError(
+                f"LLM_MODEL_FILE={pattern!r} matches {len(names)} files in {source.repo_id}: {', '.join(names)}; "
+                "name one of them"
+            )
+        if shards is not None and shards != len(names):
+            raise ValueError(
+                f"LLM_MODEL_FILE={pattern!r} selects {len(names)} of the {shards} shards of a split GGUF in "
+                f"{source.repo_id}: use a glob that matches all of them, e.g. '*-of-{shards:05d}.gguf'"
+            )
+
+    def complete(snapshot: Path) -> bool:
+        names = [path.relative_to(snapshot).as_posix() for path in matching_files(snapshot, pattern)]
+        shards = _shards_of_one_model(names)
+        return len(names) == (1 if shards is None else shards)  # every shard: an interrupted download has not
+
+    snapshot = fetch_snapshot(
+        source.repo_id,
+        cache_dir=hub_cache_dir(cache_dir),
+        what="LLM_MODEL",
+        allow_patterns=[pattern],
+        complete=complete,
+        check_files=one_model,
+        readiness=readiness,
+    )
+    return matching_files(snapshot, pattern)[0]
+
+
+def _shards_of_one_model(names: list[str]) -> int | None:
+    """The shard count when ``names`` are shards of one split GGUF (same stem and count), else None."""
+    models = set()
+    for name in names:
+        match = _SHARD.match(Path(name).name)
+        if match is None:
+            return None
+        models.add((str(Path(name).parent), match["stem"], int(match["count"])))
+    return models.pop()[2] if len(models) == 1 else None

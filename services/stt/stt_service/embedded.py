@@ -7,8 +7,8 @@
   ``data/model.bin.part2`` plus ``config.json``, ``tokenizer.json`` and ``vocabulary.json``. The parts are
   concatenated once into ``<cache_dir>/whisper/base/model.bin`` and reused afterwards.
 
-Any other name (or an embedded name whose package is missing) is returned unchanged, for faster-whisper to
-resolve as a hub id (``small``, ``Systran/faster-whisper-small``) or a local directory.
+Any other name (or an embedded name whose package is missing) is a local directory or a hub model: a hub id
+(``Systran/faster-whisper-small``) or a faster-whisper size (``small``), downloaded once by ``whisper_engine``.
 """
 
 from __future__ import annotations
@@ -38,19 +38,20 @@ _COPY_BUFFER_BYTES = 8 * 1024 * 1024
 class ModelSource:
     """Where a model comes from.
 
-    ``location`` is what ``faster_whisper.WhisperModel`` receives: a CTranslate2 directory for embedded
-    models, otherwise the configured name as is (hub id, size name or local path). ``owned_by`` is shown
-    in ``GET /v1/models``.
+    ``location`` is a CTranslate2 directory for embedded and local models; for a hub model (``hub``) it is the
+    configured name (hub id or faster-whisper size), which ``whisper_engine`` downloads into the cache first.
+    ``owned_by`` is shown in ``GET /v1/models``.
     """
 
     name: str
     location: str
     owned_by: str
     embedded: bool
+    hub: bool = False
 
 
 def whisper_cache_dir(cache_dir: Path) -> Path:
-    """``<cache_dir>/whisper``: assembled embedded models and hub downloads (faster-whisper's download_root)."""
+    """``<cache_dir>/whisper``: the assembled embedded base model (hub models go to ``service_common.hub``'s cache)."""
     return cache_dir / "whisper"
 
 
@@ -74,9 +75,9 @@ def resolve_model(name: str, cache_dir: Path) -> ModelSource:
             raise FileNotFoundError(f"model directory {directory} does not exist")
         return ModelSource(name, str(directory), "local", False)
     if name in (TINY_EN, BASE):
-        logger.warning("embedded package for %r is not installed: faster-whisper will download it", name)
+        logger.warning("embedded package for %r is not installed: it will be downloaded from the hub", name)
     organisation = name.split("/", 1)[0] if "/" in name else "Systran"  # faster-whisper's sizes live under Systran
-    return ModelSource(name, name, organisation, False)
+    return ModelSource(name, name, organisation, False, hub=True)
 
 
 def assemble_base(cache_dir: Path) -> Path:

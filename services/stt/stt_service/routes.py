@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from service_common.disconnect import client_gone
+from service_common.errors import ClientGone
 from service_common.schemas import ERROR_RESPONSES, ErrorResponse
 
 from .deps import AudioUpload, SettingsDep, TranscriberDep, WorkerDep, check_language
@@ -44,6 +47,7 @@ router = APIRouter(tags=["audio"])
     },
 )
 async def create_transcription(
+    request: Request,
     audio: AudioUpload,
     transcriber: TranscriberDep,
     worker: WorkerDep,
@@ -99,7 +103,10 @@ async def create_transcription(
     decode_language = check_language(language, transcriber, settings.language)
     word_timestamps = "word" in (timestamp_granularities or [])
 
-    def transcribe_timed() -> tuple[Transcription, float]:
+    def transcribe_timed(gone: threading.Event) -> tuple[Transcription, float]:
+        if gone.is_set():  # the client left while this waited for the model: nobody would read the text
+            logger.info("client went away before its %.2f s of audio were transcribed; skipped", audio.duration_s)
+            raise ClientGone("the client disconnected before the transcription started")
         # timed from the worker thread, so the logged processing time excludes the wait in the queue
         started = time.perf_counter()
         result = transcriber.transcribe(
@@ -112,7 +119,8 @@ async def create_transcription(
         return result, started
 
     submitted = time.perf_counter()
-    result, started = await worker.run(transcribe_timed)
+    async with client_gone(request) as gone:
+        result, started = await worker.run(transcribe_timed, gone)
     processing_s = time.perf_counter() - started
     logger.info(
         "transcribed %.2f s of audio (%d bytes) in %.2f s (RTF %.3f, queued %.2f s), language %s, %d segments, %s",

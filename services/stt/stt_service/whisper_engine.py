@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,8 @@ import numpy as np
 
 from service_common.audio import WHISPER_SAMPLE_RATE_HZ
 from service_common.errors import InferenceError
+from service_common.health import Readiness
+from service_common.hub import fetch_snapshot, hub_cache_dir
 
 from .config import Settings
 from .embedded import ModelSource, resolve_model, whisper_cache_dir
@@ -24,7 +27,12 @@ logger = logging.getLogger(__name__)
 WARM_UP_SECONDS = 1.0
 WARM_UP_MAX_TOKENS = 8
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+VAD_MIN_SPEECH_MS = 250
+"""Speech the VAD finds in pieces shorter than this (ms) is dropped: Whisper turns a 0.1 s blip (a click, a cut-off
+syllable) into "Thank you." rather than nothing, and no word is shorter than a quarter of a second."""
 """Temperatures tried in turn for a window that decodes badly when the request asks for temperature 0."""
+FASTER_WHISPER_FILES = ["config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*"]
+"""What faster-whisper's own ``download_model`` fetches from a model repo."""
 
 
 class WhisperTranscriber:
@@ -84,9 +92,14 @@ class WhisperTranscriber:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WhisperTranscriber:
-        """Resolve ``settings.model`` (embedded packages first, see ``embedded``) and load it."""
+    def from_settings(cls, settings: Settings, readiness: Readiness | None = None) -> WhisperTranscriber:
+        """Resolve ``settings.model`` (embedded packages first, see ``embedded``) and load it.
+
+        A hub model is downloaded once first (``download_model``), reporting its progress to ``readiness``.
+        """
         source = resolve_model(settings.model, settings.cache_dir)
+        if source.hub:
+            source = replace(source, location=str(download_model(source.location, settings.cache_dir, readiness)))
         return cls(
             source,
             download_root=whisper_cache_dir(settings.cache_dir),
@@ -117,6 +130,7 @@ class WhisperTranscriber:
                 condition_on_previous_text=False,
                 word_timestamps=word_timestamps,
                 vad_filter=self._vad_filter,
+                vad_parameters={"min_speech_duration_ms": VAD_MIN_SPEECH_MS},
             )
             # faster-whisper decodes lazily: the work happens while iterating, so iterate here, on the
             # caller's (worker) thread, and never hand the generator to the event loop.
@@ -144,6 +158,35 @@ class WhisperTranscriber:
         logger.info(
             "warm-up transcription of %.0f s of silence took %.2f s", WARM_UP_SECONDS, time.perf_counter() - started
         )
+
+
+def download_model(name: str, cache_dir: Path, readiness: Readiness | None = None) -> Path:
+    """The CTranslate2 directory of hub model ``name``, downloaded once into the hub cache under ``cache_dir``.
+
+    ``name`` is a repo id (``Systran/faster-whisper-small``) or a faster-whisper size (``small``, mapped to its repo
+    as faster-whisper does). Later starts load the cached copy without the network (see ``service_common.hub``).
+    Raises ValueError for an unknown size and HubDownloadError when the model is neither cached nor downloadable.
+    """
+    from faster_whisper.utils import _MODELS, available_models  # the size -> repo table faster-whisper downloads by
+
+    repo_id = name if "/" in name else _MODELS.get(name)
+    if repo_id is None:
+        raise ValueError(
+            f"STT_MODEL={name!r} is not a faster-whisper size ({', '.join(available_models())}), "
+            "a hub id (owner/name) or a local directory"
+        )
+    return fetch_snapshot(
+        repo_id,
+        cache_dir=hub_cache_dir(cache_dir),
+        what="STT_MODEL",
+        allow_patterns=FASTER_WHISPER_FILES,
+        complete=_is_ctranslate2_model,
+        readiness=readiness,
+    )
+
+
+def _is_ctranslate2_model(directory: Path) -> bool:
+    return (directory / "model.bin").is_file() and (directory / "config.json").is_file()
 
 
 def _segment(index: int, segment: FasterWhisperSegment) -> Segment:

@@ -14,6 +14,7 @@ def main() -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
+        timeout_keep_alive=settings.keep_alive_s,
         log_level=settings.log_level.lower(),
         log_config=None,  # keep service_common's root logging format for uvicorn's loggers too
     )

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
+    from service_common.health import Readiness
+
     from .config import Settings
 
 
@@ -82,32 +84,33 @@ class VoiceAliasing(Protocol):
         ...
 
 
-def _load_piper(settings: Settings) -> Synthesizer:
+def _load_piper(settings: Settings, readiness: Readiness | None = None) -> Synthesizer:
     from .piper_engine import PiperSynthesizer
 
-    return PiperSynthesizer.from_settings(settings)
+    return PiperSynthesizer.from_settings(settings)  # embedded or local voices: nothing to download
 
 
-def _load_parler(settings: Settings) -> Synthesizer:
+def _load_parler(settings: Settings, readiness: Readiness | None = None) -> Synthesizer:
     from .parler_engine import ParlerSynthesizer
 
-    return ParlerSynthesizer.from_settings(settings)
+    return ParlerSynthesizer.from_settings(settings, readiness)
 
 
-ENGINE_LOADERS: dict[str, Callable[[Settings], Synthesizer]] = {
+ENGINE_LOADERS: dict[str, Callable[[Settings, Readiness | None], Synthesizer]] = {
     "piper": _load_piper,
     "parler": _load_parler,
 }
 """``TTS_ENGINE`` value -> loader. Loaders import their library lazily, so only the chosen one is needed."""
 
 
-def load_synthesizer(settings: Settings) -> Synthesizer:
+def load_synthesizer(settings: Settings, readiness: Readiness | None = None) -> Synthesizer:
     """Load the engine ``settings.engine`` names, with its voices (blocking: seconds; run it on the worker).
 
-    Raises FileNotFoundError / ValueError with a clear message when a configured voice is missing or invalid.
+    A hub model (Parler) is downloaded once first, reporting its progress to ``readiness``. Raises
+    FileNotFoundError / ValueError with a clear message when a configured voice is missing or invalid.
     """
     try:
         loader = ENGINE_LOADERS[settings.engine]
     except KeyError as err:
         raise ValueError(f"unknown TTS engine {settings.engine!r}; known: {sorted(ENGINE_LOADERS)}") from err
-    return loader(settings)
+    return loader(settings, readiness)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +37,9 @@ import numpy as np
 import torch
 from parler_tts import ParlerTTSForConditionalGeneration, ParlerTTSStreamer
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
+
+from service_common.health import Readiness
+from service_common.hub import fetch_snapshot, hub_cache_dir
 
 from .engine import VoiceInfo
 from .sentences import split_for_speech
@@ -151,13 +153,6 @@ def pace_phrase(speed: float) -> str:
     return ""
 
 
-def hub_cache_dir(cache_dir: Path) -> Path | None:
-    """Where hub downloads go: the hub's own cache when HF_HOME / HF_HUB_CACHE is set, else <cache_dir>/huggingface."""
-    if os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME"):
-        return None
-    return cache_dir / "huggingface"
-
-
 def model_files_present(snapshot: Path) -> bool:
     """config.json and the weights, every shard an index names: an interrupted first download leaves some out."""
     if not (snapshot / "config.json").is_file():
@@ -181,45 +176,31 @@ def resolve_pretrained(
     what: str,
     allow_patterns: list[str] | None = None,
     complete: Callable[[Path], bool] = model_files_present,
+    readiness: Readiness | None = None,
 ) -> tuple[Path, bool]:
     """The local directory holding ``name``, and whether it came from the hub.
 
     ``name`` is an existing directory (used as is) or a hub repo id: its cached snapshot when that is ``complete``
-    (no network call at all), else downloaded into ``cache_dir`` (None: the hub's default cache), resuming an
-    interrupted download. Raises FileNotFoundError for a path that does not exist and RuntimeError, naming
-    ``what``, when a repo cannot be had (offline, unknown repo).
+    (no network call at all), else downloaded into ``cache_dir`` (None: the hub's default cache), fetching what an
+    interrupted download left out and reporting its progress to ``readiness`` (``service_common.hub.fetch_snapshot``).
+    Raises FileNotFoundError for a path that does not exist and HubDownloadError (a RuntimeError), naming ``what``,
+    when a repo cannot be had (offline, unknown repo).
     """
     local = Path(name).expanduser()
     if local.is_dir():
         return local, False
     if name.startswith(("/", "./", "../", "~")):
         raise FileNotFoundError(f"{what} {name!r} is not a directory")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    options: dict[str, Any] = {"cache_dir": cache_dir, "allow_patterns": allow_patterns}
-    if allow_patterns is None:
-        options["ignore_patterns"] = HUB_FORMATS_NOT_USED
-    try:
-        cached = Path(snapshot_download(name, local_files_only=True, **options))
-        if complete(cached):
-            return cached, True
-    except LocalEntryNotFoundError:
-        pass
-    where = cache_dir if cache_dir is not None else "the hub cache (HF_HOME)"
-    logger.info("downloading %s %s from the Hugging Face Hub into %s (once)", what, name, where)
-    advice = "download it once with network access, or point the setting at a local directory"
-    try:
-        downloaded = Path(snapshot_download(name, **options))
-    except Exception as err:
-        raise RuntimeError(
-            f"{what} {name!r} is neither a local directory nor a hub repo that can be fetched now ({err}); {advice}"
-        ) from err
-    if not complete(downloaded):  # offline mode hands back the cached snapshot, complete or not
-        raise RuntimeError(
-            f"{what} {name!r}: the snapshot in {downloaded} lacks files (an interrupted download?); {advice}"
-        )
-    return downloaded, True
+    snapshot = fetch_snapshot(
+        name,
+        cache_dir=cache_dir,
+        what=what,
+        allow_patterns=allow_patterns,
+        ignore_patterns=HUB_FORMATS_NOT_USED if allow_patterns is None else None,
+        complete=complete,
+        readiness=readiness,
+    )
+    return snapshot, True
 
 
 def resolve_device(setting: str) -> tuple[torch.device, torch.dtype]:
@@ -279,11 +260,15 @@ class ParlerSynthesizer:
         self._generating: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ParlerSynthesizer:
-        """Load ``TTS_PARLER_MODEL`` on ``TTS_PARLER_DEVICE`` with the ``TTS_PARLER_*`` streaming settings."""
+    def from_settings(cls, settings: Settings, readiness: Readiness | None = None) -> ParlerSynthesizer:
+        """Load ``TTS_PARLER_MODEL`` on ``TTS_PARLER_DEVICE`` with the ``TTS_PARLER_*`` streaming settings.
+
+        A hub repo is downloaded once first, reporting its progress to ``readiness``.
+        """
         return cls.load(
             settings.parler_model,
             cache_dir=hub_cache_dir(settings.cache_dir),
+            readiness=readiness,
             device=settings.parler_device,
             description_tokenizer=settings.parler_description_tokenizer,
             default_voice=settings.parler_voice,
@@ -300,6 +285,7 @@ class ParlerSynthesizer:
         cache_dir: Path | None,
         device: str = "auto",
         description_tokenizer: str | None = None,
+        readiness: Readiness | None = None,
         **options: Any,
     ) -> ParlerSynthesizer:
         """Load ``model`` (repo id or directory, see ``resolve_pretrained``) and its two tokenizers.
@@ -313,7 +299,7 @@ class ParlerSynthesizer:
         # parler_tts logs its three sub-configs in full (~200 lines) at warning level on every load, and warns on
         # every first generate that it builds the decoder's attention mask itself, which is what it should do
         logging.getLogger("parler_tts").setLevel(logging.ERROR)
-        model_dir, from_hub = resolve_pretrained(model, cache_dir, what="TTS_PARLER_MODEL")
+        model_dir, from_hub = resolve_pretrained(model, cache_dir, what="TTS_PARLER_MODEL", readiness=readiness)
         parler = ParlerTTSForConditionalGeneration.from_pretrained(model_dir, torch_dtype=dtype)
         parler = parler.to(torch_device).eval()
         prompt_tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -325,6 +311,7 @@ class ParlerSynthesizer:
                 what="description tokenizer",
                 allow_patterns=TOKENIZER_FILES,
                 complete=tokenizer_files_present,
+                readiness=readiness,
             )
             description = AutoTokenizer.from_pretrained(description_dir)
         else:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from service_common.audio import MEDIA_TYPES
+from service_common.disconnect import client_gone
 from service_common.errors import InferenceError, ServiceError
 from service_common.schemas import ERROR_RESPONSES, ErrorResponse
 
@@ -37,7 +38,7 @@ SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Text to speech (OpenAI-compatible), streamed sentence by sentence",
 )
 async def create_speech(
-    body: SpeechRequest, engine: SynthesizerDep, worker: WorkerDep, settings: SettingsDep
+    request: Request, body: SpeechRequest, engine: SynthesizerDep, worker: WorkerDep, settings: SettingsDep
 ) -> StreamingResponse:
     """Speak ``input``; the first sentence's audio is sent before later sentences are synthesised.
 
@@ -48,29 +49,33 @@ async def create_speech(
     text = check_input(body.input, settings.max_input_chars)
     voice = resolve_voice(body.voice, engine)
     encoder = make_encoder(body.response_format, voice.sample_rate_hz)
-    stream = worker.stream(
-        lambda: encoded_speech(
-            engine,
-            text,
-            voice=voice,
-            speed=body.speed,
-            instructions=body.instructions,
-            encoder=encoder,
-            response_format=body.response_format,
-            started_at=started_at,
+    # until the response starts, a client that leaves (while this waits for the model) stops the synthesis;
+    # afterwards StreamingResponse notices the disconnect itself
+    async with client_gone(request) as gone:
+        stream = worker.stream(
+            lambda: encoded_speech(
+                engine,
+                text,
+                voice=voice,
+                speed=body.speed,
+                instructions=body.instructions,
+                encoder=encoder,
+                response_format=body.response_format,
+                started_at=started_at,
+                client_gone=gone,
+            )
         )
-    )
-    # waiting for the first chunk here keeps failures of the first sentence a proper 500, not a cut stream
-    try:
-        first = await anext(stream)
-    except StopAsyncIteration:
-        first = b""
-    except ServiceError:
-        await stream.aclose()
-        raise
-    except Exception as err:
-        await stream.aclose()
-        raise InferenceError(f"speech synthesis failed: {err}") from err
+        # waiting for the first chunk here keeps failures of the first sentence a proper 500, not a cut stream
+        try:
+            first = await anext(stream)
+        except StopAsyncIteration:
+            first = b""
+        except ServiceError:
+            await stream.aclose()
+            raise
+        except Exception as err:
+            await stream.aclose()
+            raise InferenceError(f"speech synthesis failed: {err}") from err
     headers = {"X-Sample-Rate": str(encoder.sample_rate_hz), "X-Voice": voice.id}
     return StreamingResponse(prepend(first, stream), media_type=MEDIA_TYPES[body.response_format], headers=headers)
 

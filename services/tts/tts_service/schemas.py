@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .encoding import ResponseFormat
 
@@ -28,6 +28,9 @@ OPENAI_VOICES = (
 
 class SpeechRequest(BaseModel):
     """Body of ``POST /v1/audio/speech`` (OpenAI-compatible)."""
+
+    # values must have their JSON type, as OpenAI's API requires: "speed": "2" is a 400, not read as 2.0
+    model_config = ConfigDict(strict=True)
 
     input: str = Field(
         description="Text to speak: 1 to TTS_MAX_INPUT_CHARS characters (default 4096). Longer -> 413; "

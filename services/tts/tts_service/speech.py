@@ -7,6 +7,7 @@ happen there, so the event loop only moves bytes.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -61,13 +62,15 @@ def encoded_speech(
     encoder: AudioEncoder,
     response_format: str,
     started_at: float,
+    client_gone: threading.Event | None = None,
 ) -> Iterator[bytes]:
     """Synthesise ``text`` and yield encoded bytes, the first item as soon as the first sentence is spoken.
 
     The first item carries the header too, so a failure in the first sentence surfaces before any byte
     is sent. ``started_at`` (``time.perf_counter()`` at request arrival) makes the logged time to first
     audio include queueing behind other requests. Logs one line per request: audio duration, time to first
-    audio, synthesis time and real-time factor (synthesis time / audio duration).
+    audio, synthesis time and real-time factor (synthesis time / audio duration). ``client_gone`` set
+    (``service_common.disconnect.client_gone``): nothing more is synthesised, the client left while it waited.
     """
     pending = encoder.start()
     samples_out = chunk_count = 0
@@ -76,6 +79,9 @@ def encoded_speech(
     chunks = engine.synthesize(text, voice=voice.id, speed=speed, instructions=instructions)
     try:
         while True:
+            if client_gone is not None and client_gone.is_set():
+                logger.info("speech: client went away while waiting; synthesis stopped after %d chunks", chunk_count)
+                return
             tick = time.perf_counter()
             samples = next(chunks, None)
             synthesis_s += time.perf_counter() - tick
