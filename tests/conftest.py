@@ -147,15 +147,15 @@ def running_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
 
 
 @pytest.fixture
-def start_service(tmp_path: Path) -> Iterator[Callable[[str], ServiceProcess]]:
-    """``start_service("llm")``: a private instance of one service, ready, stopped after the test.
+def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """``start_service("llm", LLM_API_KEY="...")``: a private instance of one service, ready, stopped after the test.
 
     For tests that kill or restart a service without disturbing the shared ``running_services``.
     """
     started: list[ServiceProcess] = []
 
-    def start(name: str) -> ServiceProcess:
-        service = ServiceProcess(name, free_port(), tmp_path / f"{name}.log")
+    def start(name: str, **env: str) -> ServiceProcess:
+        service = ServiceProcess(name, free_port(), tmp_path / f"{name}.log", env=env)
         started.append(service)
         service.start()
         service.wait_ready()

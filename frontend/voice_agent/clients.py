@@ -88,12 +88,13 @@ def retrying(attempts: int = 3) -> Retrying:
     )
 
 
-def _client(base_url: str, connect_timeout_s: float, read_timeout_s: float) -> httpx.Client:
+def _client(base_url: str, connect_timeout_s: float, read_timeout_s: float, api_key: str | None) -> httpx.Client:
     # retries= covers connection failures only, which are always safe to retry
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
         transport=httpx.HTTPTransport(retries=2),
+        headers={"Authorization": f"Bearer {api_key}"} if api_key else None,
     )
 
 
@@ -110,11 +111,17 @@ class _ServiceClient:
     stage: Stage
 
     def __init__(
-        self, base_url: str, *, model: str, connect_timeout_s: float = 3.0, read_timeout_s: float = 120.0
+        self,
+        base_url: str,
+        *,
+        model: str,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 120.0,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self._http = _client(self.base_url, connect_timeout_s, read_timeout_s)
+        self._http = _client(self.base_url, connect_timeout_s, read_timeout_s, api_key)
 
     def status(self) -> ServiceStatus:
         """Probe ``/ready`` (falls back to ``/v1/models`` for servers without it); never raises."""

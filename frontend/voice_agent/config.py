@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,6 +16,9 @@ class FrontendSettings(BaseSettings):
     stt_url: str = Field(default="http://127.0.0.1:8001", description="Base URL of the STT service (no /v1).")
     llm_url: str = Field(default="http://127.0.0.1:8002", description="Base URL of the LLM service (no /v1).")
     tts_url: str = Field(default="http://127.0.0.1:8003", description="Base URL of the TTS service (no /v1).")
+    stt_api_key: SecretStr | None = Field(default=None, description="Bearer key for the STT service, if it has one.")
+    llm_api_key: SecretStr | None = Field(default=None, description="Bearer key for the LLM service, if it has one.")
+    tts_api_key: SecretStr | None = Field(default=None, description="Bearer key for the TTS service, if it has one.")
     stt_model: str = Field(default="whisper-1", description="Model name sent to the STT service.")
     llm_model: str = Field(default="local", description="Model name sent to the LLM service.")
     tts_model: str = Field(default="tts-1", description="Model name sent to the TTS service.")

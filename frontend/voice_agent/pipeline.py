@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
+from pydantic import SecretStr
+
 from service_common.audio import wav_header
 from service_common.text import SentenceBuffer
 
@@ -185,10 +187,14 @@ class Pipeline:
     @classmethod
     def from_settings(cls, settings: FrontendSettings) -> Pipeline:
         timeouts = {"connect_timeout_s": settings.connect_timeout_s, "read_timeout_s": settings.read_timeout_s}
+
+        def key(secret: SecretStr | None) -> str | None:
+            return secret.get_secret_value() if secret else None
+
         return cls(
-            SttClient(settings.stt_url, model=settings.stt_model, **timeouts),
-            LlmClient(settings.llm_url, model=settings.llm_model, **timeouts),
-            TtsClient(settings.tts_url, model=settings.tts_model, **timeouts),
+            SttClient(settings.stt_url, model=settings.stt_model, api_key=key(settings.stt_api_key), **timeouts),
+            LlmClient(settings.llm_url, model=settings.llm_model, api_key=key(settings.llm_api_key), **timeouts),
+            TtsClient(settings.tts_url, model=settings.tts_model, api_key=key(settings.tts_api_key), **timeouts),
         )
 
     def close(self) -> None:

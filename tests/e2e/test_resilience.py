@@ -16,9 +16,9 @@ from voice_agent.pipeline import Pipeline, ReplyAudio, ReplyDelta, Transcript, T
 OPTIONS = TurnOptions(temperature=0.0, max_tokens=40)
 
 
-def pipeline_with(running_services, **urls: str) -> Pipeline:  # type: ignore[no-untyped-def]
+def pipeline_with(running_services, **overrides: str) -> Pipeline:  # type: ignore[no-untyped-def]
     base = {key.removeprefix("FRONTEND_").lower(): value for key, value in running_services.frontend_env().items()}
-    return Pipeline.from_settings(FrontendSettings(**{**base, **urls}))
+    return Pipeline.from_settings(FrontendSettings(**{**base, **overrides}))
 
 
 def test_llm_killed_mid_stream_is_reported_as_cut_and_the_next_turn_works(
@@ -71,7 +71,8 @@ def test_eight_concurrent_sessions_all_complete_without_errors_or_cut_streams(ru
     lock = threading.Lock()
 
     def session(index: int) -> None:
-        pipeline = pipeline_with(running_services)
+        # 8 sessions share 2 cores: a turn may wait behind 7 others, so allow long waits rather than time out
+        pipeline = pipeline_with(running_services, read_timeout_s="600")
         history: list[Message] = []
         try:
             for turn in range(TURNS_PER_SESSION):
@@ -105,3 +106,17 @@ def test_eight_concurrent_sessions_all_complete_without_errors_or_cut_streams(ru
         f"\n{SESSIONS} sessions x {TURNS_PER_SESSION} turns: 0 errors, 0 cut streams; turn time "
         f"p50 {statistics.median(turn_seconds):.1f} s, p95 {quantiles[18]:.1f} s"
     )
+
+
+def test_api_keys_are_sent_and_a_missing_key_is_named(running_services, start_service) -> None:  # type: ignore[no-untyped-def]
+    llm = start_service("llm", LLM_API_KEY="sk-test-secret")
+    keyed = pipeline_with(running_services, llm_url=llm.url, llm_api_key="sk-test-secret")
+    result = keyed.run_turn([], OPTIONS, text="Say hello.")
+    assert result.reply and result.pcm
+    keyless = pipeline_with(running_services, llm_url=llm.url)
+    with pytest.raises(StageError) as caught:
+        keyless.run_turn([], OPTIONS, text="Say hello.")
+    assert caught.value.stage == "llm" and caught.value.kind == "rejected" and "401" in caught.value.message
+    assert "sk-test-secret" not in llm.log_path.read_text()
+    keyed.close()
+    keyless.close()
