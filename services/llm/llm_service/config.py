@@ -44,10 +44,12 @@ class Settings(ServiceSettings):
         description="Context window in tokens (prompt + reply); history is trimmed to fit.",
     )
     n_threads: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        # measured (docs/benchmarks.md): one core left free lets Piper and the event loop run while llama.cpp
+        # decodes; a single user is unchanged on 2 cores, and voice-to-voice p50 drops by 1.7-2.3 s under load
+        default_factory=lambda: max(1, (os.cpu_count() or 1) - 1),
         ge=1,
         le=512,
-        description="CPU threads llama.cpp uses (default: all cores).",
+        description="CPU threads llama.cpp uses (default: all cores but one, so the other stages keep a core).",
     )
     n_batch: int = Field(default=512, ge=8, le=8192, description="Prompt tokens evaluated per llama.cpp batch.")
     n_gpu_layers: int = Field(
