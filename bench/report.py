@@ -211,38 +211,27 @@ def _overhead(results: dict[str, Any]) -> str:
     if problem:
         return f"## Services vs bare libraries\n\n{problem}"
     assert section is not None
-    stt, llm, tts = section["stt"], section["llm"], section["tts"]
-    rows = [
-        (
-            f"STT: transcribe `{stt['clip']}`",
-            _pair(stt["service_ms"]),
-            f"{_pair(stt['bare_file_ms'])} (from array: {_ms(stt['bare_array_ms'])})",
-            f"**{_num(stt['overhead_ratio'])}x**",
-            "yes" if stt["same_text"] else "no",
-        ),
-        (
-            f"LLM: {llm['completion_tokens']['service']} tokens, whole reply",
-            _pair(llm["service_total_ms"]),
-            _pair(llm["bare_total_ms"]),
-            f"**{_num(llm['overhead_ratio'])}x**",
-            "yes" if llm["same_text"] else "no",
-        ),
-        (
-            "LLM: time to first token (streamed)",
-            _pair(llm["service_ttft_ms"]),
-            _pair(llm["bare_ttft_ms"]),
-            "-",
-            "",
-        ),
-        (
-            "LLM: time to the first sentence (streamed)",
-            _pair(llm["service_first_piece_ms"]),
-            _pair(llm["bare_first_piece_ms"]),
-            f"{_num(llm['first_piece_ratio'])}x",
-            "",
-        ),
-    ]
-    for text in tts["texts"]:
+    ok = {name: section[name] for name in ("stt", "llm", "tts") if "error" not in section.get(name, {"error": 1})}
+    failed = [f"- {name.upper()}: {section[name]['error']}" for name in ("stt", "llm", "tts") if name not in ok]
+    parts = ["## Services vs bare libraries (each alone on the machine)"]
+    rows: list[tuple[str, ...]] = []
+    if "stt" in ok:
+        stt = ok["stt"]
+        rows.append(
+            (f"STT: transcribe `{stt['clip']}`", _pair(stt["service_ms"]),
+             f"{_pair(stt['bare_file_ms'])} (from array: {_ms(stt['bare_array_ms'])})",
+             f"**{_num(stt['overhead_ratio'])}x**", "yes" if stt["same_text"] else "no")
+        )  # fmt: skip
+    if "llm" in ok:
+        llm = ok["llm"]
+        rows += [
+            (f"LLM: {llm['completion_tokens']['service']} tokens, whole reply", _pair(llm["service_total_ms"]),
+             _pair(llm["bare_total_ms"]), f"**{_num(llm['overhead_ratio'])}x**", "yes" if llm["same_text"] else "no"),
+            ("LLM: time to first token (streamed)", _pair(llm["service_ttft_ms"]), _pair(llm["bare_ttft_ms"]), "-", ""),
+            ("LLM: time to the first sentence (streamed)", _pair(llm["service_first_piece_ms"]),
+             _pair(llm["bare_first_piece_ms"]), f"{_num(llm['first_piece_ratio'])}x", ""),
+        ]  # fmt: skip
+    for text in ok.get("tts", {}).get("texts", []):
         label = f"TTS: {text['words']} words ({text['audio_s']} s of speech)"
         rows.append(
             (f"{label}, first audio", _pair(text["service_ttfa_ms"]), _pair(text["bare_ttfa_ms"]),
@@ -252,50 +241,54 @@ def _overhead(results: dict[str, Any]) -> str:
             (f"{label}, whole speech", _pair(text["service_total_ms"]), _pair(text["bare_total_ms"]),
              f"**{_num(text['overhead_ratio'])}x**", "")
         )  # fmt: skip
-    table = _table(("work", "service over HTTP p50 / p95", "bare library p50 / p95", "ratio", "same output"), rows)
+    if rows:
+        parts.append(
+            _table(("work", "service over HTTP p50 / p95", "bare library p50 / p95", "ratio", "same output"), rows)
+        )
+    if failed:
+        parts.append("Parts that failed in this run:\n\n" + "\n".join(failed))
     trips = [
-        (name.upper(), _pair(section[name]["http_round_trip"]["keep_alive_ms"]),
-         _pair(section[name]["http_round_trip"]["new_connection_ms"]))
-        for name in ("stt", "llm", "tts")
+        (name.upper(), _pair(part["http_round_trip"]["keep_alive_ms"]),
+         _pair(part["http_round_trip"]["new_connection_ms"]))
+        for name, part in ok.items()
     ]  # fmt: skip
-    variants = [
-        (f"`{variant['name']}`", _pair(variant["array_ms"]), _pair(variant["file_ms"]), variant["text"])
-        for variant in stt["bare_variants"]
-    ]
-    tokens_per_s = (
-        f"LLM speed over the whole reply (prompt included): service {_num(llm['service_tokens_per_s'], 1)} tokens/s, "
-        f"bare {_num(llm['bare_tokens_per_s'], 1)} tokens/s."
-    )
-    llm_variants = [
-        ("default (n_threads = cores)", _pair(llm["service_total_ms"]), _pair(llm["bare_total_ms"]),
-         f"{_num(llm['overhead_ratio'])}x", _num(llm["service_tokens_per_s"], 1), _num(llm["bare_tokens_per_s"], 1)),
-        *((f"`{v['name']}`", _pair(v["service_total_ms"]), _pair(v["bare_total_ms"]), f"{_num(v['overhead_ratio'])}x",
-           _num(v["service_tokens_per_s"], 1), _num(v["bare_tokens_per_s"], 1))
-          for v in llm.get("thread_variants", [])),
-    ]  # fmt: skip
-    llm_variants_text = (
-        f"\n\nThe LLM's whole reply ({llm['completion_tokens']['service']} tokens) with other thread settings, "
-        "service and library each alone on the machine (ms, p50 / p95):\n\n"
-        + _table(("setting", "service", "bare library", "ratio", "service tokens/s", "bare tokens/s"), llm_variants)
-    )
-    breakdown = stt.get("bare_breakdown_ms") or {}
-    stages = [(f"`{stage}`", _pair(summary)) for stage, summary in breakdown.items()]
-    breakdown_text = (
-        f"\n\nWhat one bare transcription of `{stt['clip']}` is made of (ms, p50 / p95; the decoder is roughly "
-        "`transcribe` minus the rest):\n\n" + _table(("stage", "p50 / p95"), stages)
-        if stages
-        else ""
-    )
-    return (
-        "## Services vs bare libraries (each alone on the machine)\n\n"
-        + table
-        + f"\n\n{tokens_per_s}\n\nHTTP round trip of `GET /health` (ms, p50 / p95):\n\n"
-        + _table(("service", "kept-alive connection", "new connection per request"), trips)
-        + f"\n\nBare faster-whisper on `{stt['clip']}` with other settings (ms, p50 / p95):\n\n"
-        + _table(("variant", "from decoded samples", "from the file", "text"), variants)
-        + breakdown_text
-        + llm_variants_text
-    )
+    if trips:
+        parts.append(
+            "HTTP round trip of `GET /health` (ms, p50 / p95):\n\n"
+            + _table(("service", "kept-alive connection", "new connection per request"), trips)
+        )
+    if "stt" in ok:
+        stt = ok["stt"]
+        variants = [
+            (f"`{variant['name']}`", _pair(variant["array_ms"]), _pair(variant["file_ms"]), variant["text"])
+            for variant in stt["bare_variants"]
+        ]
+        parts.append(
+            f"Bare faster-whisper on `{stt['clip']}` with other settings (ms, p50 / p95):\n\n"
+            + _table(("variant", "from decoded samples", "from the file", "text"), variants)
+        )
+        stages = [(f"`{stage}`", _pair(summary)) for stage, summary in (stt.get("bare_breakdown_ms") or {}).items()]
+        if stages:
+            parts.append(
+                f"What one bare transcription of `{stt['clip']}` is made of (ms, p50 / p95; the decoder is roughly "
+                "`transcribe` minus the rest):\n\n" + _table(("stage", "p50 / p95"), stages)
+            )
+    if "llm" in ok:
+        llm = ok["llm"]
+        llm_variants = [
+            ("default (n_threads = cores)", _pair(llm["service_total_ms"]), _pair(llm["bare_total_ms"]),
+             f"{_num(llm['overhead_ratio'])}x", _num(llm["service_tokens_per_s"], 1),
+             _num(llm["bare_tokens_per_s"], 1)),
+            *((f"`{v['name']}`", _pair(v["service_total_ms"]), _pair(v["bare_total_ms"]),
+               f"{_num(v['overhead_ratio'])}x", _num(v["service_tokens_per_s"], 1), _num(v["bare_tokens_per_s"], 1))
+              for v in llm.get("thread_variants", [])),
+        ]  # fmt: skip
+        parts.append(
+            f"The LLM's whole reply ({llm['completion_tokens']['service']} tokens, prompt included), service and "
+            "library each alone on the machine, with the default and other thread settings (ms, p50 / p95):\n\n"
+            + _table(("setting", "service", "bare library", "ratio", "service tokens/s", "bare tokens/s"), llm_variants)
+        )
+    return "\n\n".join(parts)
 
 
 def _llm_servers(results: dict[str, Any]) -> str:

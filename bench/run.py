@@ -1,16 +1,17 @@
 """``make bench``: every measurement in one run on one machine, then ``bench/results/latest.json`` and the docs.
 
-Sections (each recorded with the load average around it; a failing section is recorded and the run goes on,
-then exits 1; a slow number never fails the run):
+Sections, in order (``--sections`` picks some), each recorded with the load average and the other busy processes
+around it; a part that fails is recorded with its error and the run goes on, then exits 1; a slow number never
+fails the run:
 
-1. ``streaming``: ``voice_agent.pipeline.Pipeline`` against the three services as processes, every clip.
-2. ``sequential``: whole transcript -> whole reply -> whole speech, the same clips, interleaved turn by turn
-   with (1) so both see the same machine load; first-audio ratio sequential / streaming.
-3. ``overhead``: each service alone vs its bare library in its own venv (never both at once).
-4. ``llm_servers``: our LLM service vs ``python -m llama_cpp.server``, 1 and 4 concurrent streaming clients.
-5. ``scaling``: voice-to-voice vs utterance length (from 1), vs reply length (max_tokens), vs concurrent sessions.
-6. ``experiments``: settings a lead could change (thread counts, VAD, first-clause release), each measured
-   against a baseline started the same way right before it; ``profile``: py-spy on the three services.
+- ``designs``: (1) streaming, ``voice_agent.pipeline.Pipeline`` against the three services as processes, on every
+  clip; (2) sequential, whole transcript -> whole reply -> whole speech, interleaved turn by turn with (1) so both
+  see the same load; (5) the scaling with reply length (both designs) and with concurrent sessions; the py-spy
+  profile of the three services.
+- ``overhead``: (3) each service alone vs its bare library in its own venv (never both at once).
+- ``llm_servers``: (4) our LLM service vs ``python -m llama_cpp.server``, 1 and 4 concurrent streaming clients.
+- ``experiments``: settings a lead could change (thread counts, OpenMP wait policy, VAD, first-clause release),
+  each measured against a baseline restarted the same way, with 1 user and some with 2 (``--experiments`` picks).
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ class Bench:
             return action()
         except Exception as err:  # noqa: BLE001 - recorded; the rest of the section still runs
             logger.error("%s failed: %s", name, err)
-            self.failed.append(f"designs: {name}")
+            self.failed.append(name)
             return {**label, "error": f"{type(err).__name__}: {err}"}
 
     def _clip(self, clip: Clip, pipeline: Pipeline, sequential: SequentialDesign, options: Any) -> dict[str, Any]:
@@ -325,12 +326,25 @@ class Bench:
         runs = self.plan.overhead_runs
         logs = self.work_dir / "logs"
         variants = list(self.plan.stt_bare_variants)
+        texts = [text for text in (first_sentence, reply) if text]
         return {
-            "stt": overhead.stt_overhead(self.target.path, runs, logs, variants),
-            "llm": overhead.llm_overhead(
-                transcript, 160, first_sentence, runs, logs, thread_variants=not self.plan.quick
+            "stt": self._guarded(
+                "overhead stt", {}, partial(overhead.stt_overhead, self.target.path, runs, logs, variants)
             ),
-            "tts": overhead.tts_overhead([text for text in (first_sentence, reply) if text], runs, logs),
+            "llm": self._guarded(
+                "overhead llm",
+                {},
+                partial(
+                    overhead.llm_overhead,
+                    transcript,
+                    160,
+                    first_sentence,
+                    runs,
+                    logs,
+                    thread_variants=not self.plan.quick,
+                ),
+            ),
+            "tts": self._guarded("overhead tts", {}, partial(overhead.tts_overhead, texts, runs, logs)),
         }
 
     # --- 4: our LLM service vs llama-cpp-python's server --------------------------------------------------------
