@@ -13,6 +13,7 @@ from .errors import install_error_handlers
 from .guard import Admission, ApiGuard, ApiKeys, RateLimit
 from .health import Readiness, readiness_of
 from .health import router as health_router
+from .logs import setup_logging
 from .openapi import document_errors
 from .schemas import ModelList
 from .settings import ServiceSettings
@@ -66,3 +67,22 @@ def build_app(
         return ModelList(data=[readiness.model_card()] if readiness.model_id else [])
 
     return app
+
+
+def serve(factory: str, settings: ServiceSettings) -> None:
+    """Run ``factory`` (``"<package>.main:create_app"``) with uvicorn on ``settings.host:settings.port``.
+
+    Logging goes through ``setup_logging`` (``log_config=None``: uvicorn's loggers propagate to its root handler).
+    """
+    import uvicorn
+
+    setup_logging(settings.log_level)
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        timeout_keep_alive=settings.keep_alive_s,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+    )
