@@ -61,7 +61,9 @@ class Settings(ServiceSettings):
     system_prompt: str = Field(
         default=DEFAULT_SYSTEM_PROMPT,
         max_length=8000,
-        description="Prepended when a request has no system message (an empty value in the environment keeps the default).",
+        description=(
+            "Prepended when a request has no system message (an empty value in the environment keeps the default)."
+        ),
     )
     default_max_tokens: int = Field(
         default=256, ge=1, le=32_768, description="Reply length limit in tokens when a request sets none."
