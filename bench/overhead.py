@@ -130,13 +130,19 @@ def _stream_first_piece(client: httpx.Client, body: dict[str, Any], first_piece:
     return ttft or 0.0, piece
 
 
-def service_system_prompt() -> str:
-    """The LLM service's default system prompt (what it prepends when a request has none), from its settings."""
-    code = "import json; from llm_service.config import get_settings; print(json.dumps(get_settings().system_prompt))"
+def service_llm_setting(name: str) -> Any:
+    """One field of the LLM service's settings as the service would read it (its defaults and ``LLM_*`` variables),
+    e.g. ``system_prompt`` (prepended when a request has none) or ``n_threads``."""
+    code = f"import json; from llm_service.config import get_settings; print(json.dumps(get_settings().{name}))"
     done = subprocess.run(
         [str(VENVS / "llm" / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
     )
-    return str(json.loads(done.stdout))
+    return json.loads(done.stdout)
+
+
+def service_system_prompt() -> str:
+    """The LLM service's default system prompt (what it prepends when a request has none)."""
+    return str(service_llm_setting("system_prompt"))
 
 
 def llm_overhead(
@@ -166,12 +172,15 @@ def llm_overhead(
         "--messages", json.dumps(messages), "--tokens", str(completion_tokens), "--runs", str(runs),
         "--first-piece", first_piece,
     ]  # fmt: skip
-    bare = run_bare("llm", "bare_llm.py", *bare_args)
+    n_threads = int(service_llm_setting("n_threads"))  # the library gets the service's own thread count
+    bare = run_bare("llm", "bare_llm.py", *bare_args, "--n-threads", str(n_threads))
     # the same work with the thread settings the experiments try: service alone, then library alone
     variants: dict[str, tuple[list[float], dict[str, Any]]] = {}
+    passive = {"OMP_WAIT_POLICY": "PASSIVE"}
     thread_settings: tuple[tuple[str, dict[str, str], list[str], dict[str, str]], ...] = (
         ("n_threads=1", {"LLM_N_THREADS": "1"}, ["--n-threads", "1"], {}),
-        ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}, [], {"OMP_WAIT_POLICY": "PASSIVE"}),
+        ("n_threads=2", {"LLM_N_THREADS": "2"}, ["--n-threads", "2"], {}),
+        ("n_threads=2, OMP_WAIT_POLICY=PASSIVE", {"LLM_N_THREADS": "2", **passive}, ["--n-threads", "2"], passive),
     )
     for name, service_env, bare_extra, bare_env in thread_settings if thread_variants else ():
         with (
@@ -190,6 +199,7 @@ def llm_overhead(
     return {
         "prompt_tokens": {"service": prompt_tokens, "bare": bare["prompt_tokens"]},
         "completion_tokens": {"service": completion_tokens, "bare": bare["completion_tokens"]},
+        "n_threads": n_threads,
         "same_text": text.strip() == str(bare["text"]).strip(),
         "first_piece": first_piece,
         "service_total_ms": service_total,

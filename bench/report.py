@@ -110,6 +110,12 @@ def _machine(results: dict[str, Any]) -> str:
         if competing:
             listed = "; ".join(f"`{p['command'][:50]}` {p['cpu_share']:.0%}" for p in competing[:4])
             rows.append((f"other busy processes when `{name}` started", listed))
+    for rerun in results.get("reruns", []):
+        rows.append(
+            (f"sections rerun: {', '.join(rerun['sections'])}",
+             f"{rerun.get('date')}, commit {rerun.get('commit')}, load average {rerun.get('load_average_start')} -> "
+             f"{rerun.get('load_average_end')}")
+        )  # fmt: skip
     failed = results.get("failed_sections")
     if failed:
         rows.append(("failed sections", ", ".join(failed)))
@@ -276,7 +282,8 @@ def _overhead(results: dict[str, Any]) -> str:
     if "llm" in ok:
         llm = ok["llm"]
         llm_variants = [
-            ("default (n_threads = cores)", _pair(llm["service_total_ms"]), _pair(llm["bare_total_ms"]),
+            (f"the service's default (n_threads={llm.get('n_threads', '?')})", _pair(llm["service_total_ms"]),
+             _pair(llm["bare_total_ms"]),
              f"{_num(llm['overhead_ratio'])}x", _num(llm["service_tokens_per_s"], 1),
              _num(llm["bare_tokens_per_s"], 1)),
             *((f"`{v['name']}`", _pair(v["service_total_ms"]), _pair(v["bare_total_ms"]),

@@ -119,12 +119,13 @@ class Experiment:
 PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
 EXPERIMENTS = (
     Experiment("baseline", "the defaults, restarted like the variants"),
-    Experiment("llm_omp_passive", "OMP_WAIT_POLICY=PASSIVE for the LLM: idle OpenMP threads sleep instead of spinning",
-               env={"llm": PASSIVE}),
-    Experiment("all_omp_passive", "OMP_WAIT_POLICY=PASSIVE for all three services",
-               env={"stt": PASSIVE, "llm": PASSIVE, "tts": PASSIVE}),
+    Experiment("llm_n_threads_2_omp_passive",
+               "LLM_N_THREADS=2 + OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning",
+               env={"llm": {"LLM_N_THREADS": "2", **PASSIVE}}),
     Experiment("llm_n_threads_1", "LLM_N_THREADS=1: llama.cpp on one core, the other left to STT/TTS",
                env={"llm": {"LLM_N_THREADS": "1"}}),
+    Experiment("llm_n_threads_2", "LLM_N_THREADS=2: llama.cpp on both cores",
+               env={"llm": {"LLM_N_THREADS": "2"}}),
     Experiment("stt_cpu_threads_1", "STT_CPU_THREADS=1", env={"stt": {"STT_CPU_THREADS": "1"}}),
     Experiment("stt_cpu_threads_2", "STT_CPU_THREADS=2 (0, the default, lets CTranslate2 choose)",
                env={"stt": {"STT_CPU_THREADS": "2"}}),
@@ -134,8 +135,8 @@ EXPERIMENTS = (
                options={"first_clause_min_words": 0}),
     # two users at once: STT and TTS of one turn then run while the LLM decodes for the other
     Experiment("baseline_2_sessions", "the defaults, 2 users at once", sessions=2),
-    Experiment("llm_omp_passive_2_sessions", "OMP_WAIT_POLICY=PASSIVE for the LLM, 2 users at once",
-               env={"llm": PASSIVE}, sessions=2),
+    Experiment("llm_n_threads_2_2_sessions", "LLM_N_THREADS=2, 2 users at once",
+               env={"llm": {"LLM_N_THREADS": "2"}}, sessions=2),
     Experiment("llm_n_threads_1_2_sessions", "LLM_N_THREADS=1, 2 users at once",
                env={"llm": {"LLM_N_THREADS": "1"}}, sessions=2),
 )  # fmt: skip
@@ -375,7 +376,9 @@ class Bench:
         out: dict[str, Any] = {"max_tokens": plan.llm_stream_max_tokens, "prompt": self.target.transcript}
         with running_services(["llm"], self.work_dir / "logs" / "llm-servers") as services:
             out["ours"] = load(services["llm"].url)
-        with LlamaServerProcess(self.work_dir / "logs" / "llama-server.log") as server:
+        n_threads = int(overhead.service_llm_setting("n_threads"))
+        out["n_threads"] = n_threads
+        with LlamaServerProcess(self.work_dir / "logs" / "llama-server.log", n_threads=n_threads) as server:
             out["llama_cpp_server"] = load(server.url)
         return out
 
@@ -509,6 +512,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--experiments", default="", help=f"comma-separated subset of {','.join(e.name for e in EXPERIMENTS)}"
     )
+    parser.add_argument(
+        "--merge", action="store_true", help="replace only the sections run in the existing --out file, keep the rest"
+    )
     parser.add_argument("--profile-turns", type=int, default=None, help="turns under py-spy (0: no profile)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
@@ -529,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
         logs_kept = RESULTS_DIR / "logs"
         if bench.failed:
             _keep_logs(Path(work) / "logs", logs_kept)
+    if args.merge and args.out.exists():
+        results = merge(json.loads(args.out.read_text()), results, sections, bench.target.name)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     logger.info("wrote %s", args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out)
@@ -540,6 +548,22 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("failed sections: %s (service logs in %s)", ", ".join(bench.failed), logs_kept)
         return 1
     return 0
+
+
+def merge(previous: dict[str, Any], new: dict[str, Any], sections: Sequence[str], target: str) -> dict[str, Any]:
+    """``previous`` with the ``sections`` of ``new`` in place of its own; the rerun is noted in ``reruns``."""
+    merged = dict(previous)
+    for name in sections:
+        if name in new:
+            merged[name] = new[name]
+    rerun = {key: new.get(key) for key in ("load_average_start", "load_average_end", "seconds", "failed_sections")}
+    merged["reruns"] = [*previous.get("reruns", []), {"sections": list(sections), **rerun, **describe()}]
+    merged["failed_sections"] = sorted(
+        {*previous.get("failed_sections", []), *new.get("failed_sections", [])} - set(sections)
+        | set(new.get("failed_sections", []))
+    )
+    merged.update(headline(merged, target))
+    return merged
 
 
 def _keep_logs(source: Path, target: Path) -> None:
