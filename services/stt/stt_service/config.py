@@ -17,7 +17,7 @@ class Settings(ServiceSettings):
     """STT settings; every field maps to ``STT_<FIELD>`` (e.g. ``STT_MODEL=base``)."""
 
     # env_ignore_empty: `STT_LANGUAGE=` in an .env file means "unset", not an invalid empty code.
-    model_config = SettingsConfigDict(env_prefix="STT_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_prefix="STT_", extra="ignore")
 
     port: int = Field(default=8001, ge=1, le=65535, description="TCP port to listen on.")
     model: str = Field(
