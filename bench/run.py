@@ -80,7 +80,8 @@ class Plan:
     profile_turns: int = 6
     only_experiments: tuple[str, ...] = ()
     stt_bare_variants: tuple[str, ...] = (
-        "default", "vad_filter=false", "cpu_threads=1", "cpu_threads=2", "without_timestamps=true",
+        "default", "short_window=false", "vad_filter=false", "cpu_threads=1", "cpu_threads=2",
+        "short_window=false,without_timestamps=true",
     )  # fmt: skip
 
     @classmethod
@@ -101,7 +102,7 @@ class Plan:
             llm_rounds_many=1,
             experiments=False,
             profile_turns=0,
-            stt_bare_variants=("default",),
+            stt_bare_variants=("default", "short_window=false"),
         )
 
 
@@ -126,6 +127,12 @@ EXPERIMENTS = (
                env={"llm": {"LLM_N_THREADS": "1"}}),
     Experiment("llm_n_threads_2", "LLM_N_THREADS=2: llama.cpp on both cores",
                env={"llm": {"LLM_N_THREADS": "2"}}),
+    Experiment("llm_nice_0", "LLM_NICE=0: llama.cpp competes with STT/TTS on equal terms",
+               env={"llm": {"LLM_NICE": "0"}}),
+    Experiment("llm_n_threads_2_nice_10", "LLM_N_THREADS=2 + LLM_NICE=10: both cores, yielding to STT/TTS",
+               env={"llm": {"LLM_N_THREADS": "2", "LLM_NICE": "10"}}),
+    Experiment("stt_30s_windows", "STT_SHORT_WINDOW_MAX_S=0: Whisper's standard 30 s windows",
+               env={"stt": {"STT_SHORT_WINDOW_MAX_S": "0"}}),
     Experiment("stt_cpu_threads_1", "STT_CPU_THREADS=1", env={"stt": {"STT_CPU_THREADS": "1"}}),
     Experiment("stt_cpu_threads_2", "STT_CPU_THREADS=2 (0, the default, lets CTranslate2 choose)",
                env={"stt": {"STT_CPU_THREADS": "2"}}),
@@ -139,6 +146,7 @@ EXPERIMENTS = (
                env={"llm": {"LLM_N_THREADS": "2"}}, sessions=2),
     Experiment("llm_n_threads_1_2_sessions", "LLM_N_THREADS=1, 2 users at once",
                env={"llm": {"LLM_N_THREADS": "1"}}, sessions=2),
+    Experiment("llm_nice_0_2_sessions", "LLM_NICE=0, 2 users at once", env={"llm": {"LLM_NICE": "0"}}, sessions=2),
 )  # fmt: skip
 
 

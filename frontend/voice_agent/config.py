@@ -34,8 +34,9 @@ class FrontendSettings(BaseSettings):
         ge=0,
         le=50,
         description=(
-            "Speak the reply's first clause (up to a comma, colon, semicolon or dash) as soon as it has this many "
-            "words, instead of waiting for the whole first sentence; 0 = always wait for the sentence."
+            "Speak the reply's first phrase (up to a comma, colon, semicolon or dash, or up to a word such as "
+            "'that', 'because' or 'but') as soon as it has this many words, instead of waiting for the whole first "
+            "sentence; 0 = always wait for the sentence."
         ),
     )
     connect_timeout_s: float = Field(default=3.0, gt=0, le=60, description="TCP connect timeout per request (s).")

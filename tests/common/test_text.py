@@ -70,3 +70,26 @@ def test_without_first_clause_option_commas_never_split() -> None:
     buffer = SentenceBuffer()
     assert buffer.feed("Well, the capital of France, as you may know, ") == []
     assert buffer.flush() == "Well, the capital of France, as you may know,"
+
+
+def test_first_phrase_is_released_before_a_word_that_opens_a_new_phrase() -> None:
+    buffer = SentenceBuffer(first_clause_min_words=4)
+    assert buffer.feed("This is a classic idiom that") == []  # "that" may still grow into "thatched"
+    assert buffer.feed(" has been passed down ") == ["This is a classic idiom"]
+    assert buffer.feed("through generations. Because of that, ") == ["that has been passed down through generations."]
+    assert buffer.flush() == "Because of that,"
+
+
+def test_phrase_words_too_early_or_joining_nouns_do_not_split() -> None:
+    buffer = SentenceBuffer(first_clause_min_words=4)
+    # "that" after two words is too early; "and" never splits; "so" inside "also"/"Sorry" is not a word of its own
+    assert buffer.feed("I think that salt and pepper also make Sorrento dishes better. ") == [
+        "I think that salt and pepper also make Sorrento dishes better."
+    ]
+
+
+def test_the_earliest_long_enough_break_wins_whatever_its_kind() -> None:
+    buffer = SentenceBuffer(first_clause_min_words=4)
+    assert buffer.feed("The city of Paris, which is lovely, ") == ["The city of Paris,"]
+    buffer = SentenceBuffer(first_clause_min_words=4)
+    assert buffer.feed("The old city of Paris which is lovely, ") == ["The old city of Paris"]

@@ -18,12 +18,22 @@ OPEN_ACCESS: dict[str, Any] = {"api_key": None, "rate_limit": None, "max_queued_
 
 
 def normalise(text: str) -> str:
-    """Lower case, punctuation removed, whitespace collapsed: WER counts words, not commas."""
-    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+    """Lower case, numbers as words, "mr." as "mister", hyphens and punctuation removed, whitespace collapsed: WER
+    counts words, not how they are written ("10" = "ten", "open-source" = "open source")."""
+    from num2words import num2words
+
+    text = re.sub(r"\bmr\.", "mister", text.lower())
+    text = re.sub(r"\d+", lambda number: f" {num2words(int(number.group()))} ", text)
+    return " ".join(re.sub(r"[^\w\s']", " ", text).split())
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
+
+
+def corpus_word_error_rate(references: list[str], hypotheses: list[str]) -> float:
+    """Word errors over all clips divided by all reference words (not a mean of per-clip rates)."""
+    return float(jiwer.wer([normalise(text) for text in references], [normalise(text) for text in hypotheses]))
 
 
 def encode_clip(

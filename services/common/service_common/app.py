@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -17,6 +18,8 @@ from .logs import setup_logging
 from .openapi import document_errors
 from .schemas import ModelList
 from .settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
 
 CORS_EXPOSED_HEADERS = ["Retry-After", "X-Sample-Rate", "X-Voice"]
 """Response headers a page on an allowed origin may read (the TTS service's audio format, when to retry)."""
@@ -77,6 +80,7 @@ def serve(factory: str, settings: ServiceSettings) -> None:
     import uvicorn
 
     setup_logging(settings.log_level)
+    set_niceness(settings.nice)
     uvicorn.run(
         factory,
         factory=True,
@@ -86,3 +90,20 @@ def serve(factory: str, settings: ServiceSettings) -> None:
         log_config=None,
         log_level=settings.log_level.lower(),
     )
+
+
+def set_niceness(nice: int) -> None:
+    """Raise this process's nice value to ``nice`` (0-19) unless it is already that high.
+
+    Call it before any thread starts: on Linux the value is per thread and new threads inherit it, so the model's
+    worker and its native threads (OpenMP, ONNX Runtime) all run at ``nice``. Lowering it needs privileges, so a
+    value below the current one is left as it is (logged).
+    """
+    import os
+
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if nice > current:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+        logger.info("nice value raised from %d to %d", current, nice)
+    elif nice < current:
+        logger.info("nice value stays %d (asked for %d; lowering it needs privileges)", current, nice)

@@ -64,6 +64,16 @@ class ServiceSettings(BaseSettings):
             "Retry-After at once instead of waiting behind them."
         ),
     )
+    nice: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        description=(
+            "Scheduling niceness of the process (0 = normal, 19 = lowest priority), set at start before any model "
+            "thread exists. On a shared CPU, a higher value makes this service yield to the others when they "
+            "compete for a core."
+        ),
+    )
     keep_alive_s: int = Field(
         default=5,
         ge=1,

@@ -39,6 +39,12 @@ def split_sentences(text: str) -> list[str]:
 
 
 _CLAUSE_END = re.compile(r"[,;:—–]\s")
+_PHRASE_START_WORDS = (
+    "that|which|who|whose|because|but|so|when|where|while|although|though|if|since|unless|until|whereas"
+)
+# A phrase break: whitespace, then a subordinating/coordinating word followed by whitespace. "and"/"or" are left out:
+# they join nouns ("salt and pepper") as often as clauses, and a cut inside a noun phrase sounds broken.
+_PHRASE_BREAK = re.compile(rf"\s+(?=(?:{_PHRASE_START_WORDS})\s)", re.IGNORECASE)
 
 
 class SentenceBuffer:
@@ -47,9 +53,11 @@ class SentenceBuffer:
     A sentence is only released once the whitespace after its final punctuation has arrived, so
     ``"3."`` followed later by ``"5"`` is not cut. ``flush`` returns what is left at the end of the stream.
 
-    With ``first_clause_min_words=N``, the very first piece is released early at a clause break (``,`` ``;``
-    ``:`` or a dash followed by whitespace) once it has at least N words: speech starts after the first
-    clause instead of the whole first sentence, which is what a listener waits for.
+    With ``first_clause_min_words=N``, the very first piece is released early once it has at least N words: at a
+    clause break (``,`` ``;`` ``:`` or a dash followed by whitespace) or just before a word that opens a new phrase
+    (``that``, ``which``, ``because``, ``but``, ``when``, ...; never ``and``/``or``). Speech then starts after the
+    first phrase instead of the whole first sentence, which is what a listener waits for: "This is a classic
+    idiom | that has been passed down through generations." is spoken from "idiom" on.
     """
 
     def __init__(self, first_clause_min_words: int | None = None) -> None:
@@ -82,10 +90,13 @@ class SentenceBuffer:
         return sentences
 
     def _first_clause(self) -> str | None:
-        for match in _CLAUSE_END.finditer(self._text):
-            clause = self._text[: match.start() + 1].strip()
+        """The earliest clause (ending at a clause mark) or phrase (ending before a phrase word) long enough."""
+        cuts = [(match.start() + 1, match.end()) for match in _CLAUSE_END.finditer(self._text)]
+        cuts += [(match.start(), match.end()) for match in _PHRASE_BREAK.finditer(self._text)]
+        for end, rest_start in sorted(cuts):
+            clause = self._text[:end].strip()
             if len(clause.split()) >= (self._first_clause_min_words or 0):
-                self._text = self._text[match.end() :]
+                self._text = self._text[rest_start:]
                 return clause
         return None
 

@@ -51,6 +51,18 @@ class Settings(ServiceSettings):
         le=512,
         description="CPU threads llama.cpp uses (default: all cores but one, so the other stages keep a core).",
     )
+    nice: int = Field(
+        # measured (docs/benchmarks.md): while Piper speaks the first sentence, llama.cpp is still writing the
+        # rest; at equal priority they share the cores and the first audio waits
+        default=10,
+        ge=0,
+        le=19,
+        description=(
+            "Scheduling niceness of the process (0 = normal, 19 = lowest priority), set at start. The default lets "
+            "STT and TTS, which the first audio waits for, take a core from llama.cpp when they need one; "
+            "generation runs ahead of speech, so the reply still arrives in time."
+        ),
+    )
     n_batch: int = Field(default=512, ge=8, le=8192, description="Prompt tokens evaluated per llama.cpp batch.")
     n_gpu_layers: int = Field(
         default=0, ge=-1, le=1000, description="Layers offloaded to the GPU in a CUDA build (-1: all; 0: CPU only)."

@@ -1,4 +1,5 @@
-"""faster-whisper (CTranslate2) backend of the ``Transcriber`` protocol. The only module importing faster_whisper."""
+"""faster-whisper (CTranslate2) backend of the ``Transcriber`` protocol; with ``short_window`` the only modules
+importing faster_whisper."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from service_common.hub import fetch_snapshot, hub_cache_dir
 from .config import Settings
 from .embedded import ModelSource, resolve_model, whisper_cache_dir
 from .engine import Segment, Transcription, Word
+from .short_window import Speech, decode_short_window, find_speech
 
 if TYPE_CHECKING:
     from faster_whisper.transcribe import Segment as FasterWhisperSegment
@@ -46,6 +48,10 @@ class WhisperTranscriber:
     - optional Silero VAD (``vad_filter``): silence is cut before Whisper sees it, so a silent recording costs
       milliseconds instead of a full 30 s window and cannot be hallucinated into text; timestamps still refer
       to the original audio.
+    - speech up to ``short_window_max_s`` long is decoded in one window cut to its length (``short_window``):
+      the encoder's cost falls about tenfold for a 5 s question. Only for temperature 0 without a prompt or word
+      timestamps, in a known language (given, or the model is English-only); a result that fails the checks there
+      is decoded again the standard way.
     """
 
     def __init__(
@@ -58,6 +64,7 @@ class WhisperTranscriber:
         cpu_threads: int = 0,
         beam_size: int = 1,
         vad_filter: bool = True,
+        short_window_max_s: float = 0.0,
     ) -> None:
         """Load the model (seconds; a hub id is downloaded into ``download_root`` first).
 
@@ -78,8 +85,10 @@ class WhisperTranscriber:
         self.supported_languages = frozenset(self._model.supported_languages)
         self._beam_size = beam_size
         self._vad_filter = vad_filter
+        self._short_window_max_s = short_window_max_s
         logger.info(
-            "loaded Whisper %r from %s in %.2f s (%s, %s, cpu_threads=%d, beam_size=%d, vad=%s, multilingual=%s)",
+            "loaded Whisper %r from %s in %.2f s (%s, %s, cpu_threads=%d, beam_size=%d, vad=%s, multilingual=%s, "
+            "short window up to %.1f s)",
             source.name,
             source.location,
             time.perf_counter() - started,
@@ -89,6 +98,7 @@ class WhisperTranscriber:
             beam_size,
             vad_filter,
             len(self.supported_languages) > 1,
+            short_window_max_s,
         )
 
     @classmethod
@@ -108,6 +118,7 @@ class WhisperTranscriber:
             cpu_threads=settings.cpu_threads,
             beam_size=settings.beam_size,
             vad_filter=settings.vad_filter,
+            short_window_max_s=settings.short_window_max_s,
         )
 
     def transcribe(
@@ -120,6 +131,10 @@ class WhisperTranscriber:
         word_timestamps: bool,
     ) -> Transcription:
         """See ``Transcriber.transcribe``: float32 mono 16 kHz samples in, the whole transcription out."""
+        if temperature == 0.0 and not prompt and not word_timestamps:
+            quick = self._transcribe_short(samples, language or (None if self._multilingual else "en"))
+            if quick is not None:
+                return quick
         try:
             segments, info = self._model.transcribe(
                 samples,
@@ -145,6 +160,34 @@ class WhisperTranscriber:
             segments=[_segment(index, segment) for index, segment in enumerate(raw_segments)],
         )
 
+    @property
+    def _multilingual(self) -> bool:
+        return len(self.supported_languages) > 1
+
+    def _transcribe_short(self, samples: np.ndarray, language: str | None) -> Transcription | None:
+        """The short-window decoding of ``samples`` (see ``short_window``), or None to decode the standard way."""
+        if self._short_window_max_s <= 0 or language is None:
+            return None
+        duration_s = samples.size / WHISPER_SAMPLE_RATE_HZ
+        try:
+            speech = find_speech(samples, vad=self._vad_filter, min_speech_ms=VAD_MIN_SPEECH_MS)
+            if speech.duration_s == 0.0:
+                return Transcription(text="", language=language, duration_s=duration_s, segments=[])
+            if speech.duration_s > self._short_window_max_s:
+                return None
+            result = decode_short_window(
+                self._model, speech, language=language, beam_size=self._beam_size, audio_duration_s=duration_s
+            )
+        except (RuntimeError, ValueError) as err:
+            raise InferenceError(f"Whisper failed: {err}") from err
+        if result is not None:
+            logger.debug("short window: %.2f s of speech decoded in one window", speech.duration_s)
+        else:
+            logger.info(
+                "short-window result of %.1f s of speech failed its checks; decoding 30 s windows", speech.duration_s
+            )
+        return result
+
     def warm_up(self) -> None:
         """Decode 1 s of silence (a few tokens at most: silence can loop) with the VAD off, then load the VAD."""
         started = time.perf_counter()
@@ -155,6 +198,13 @@ class WhisperTranscriber:
         list(segments)
         if self._vad_filter:
             list(self._model.transcribe(silence, language="en", vad_filter=True)[0])
+        if self._short_window_max_s > 0:
+            # the VAD would drop silence before the short window sees it: hand it over directly
+            language = "en" if "en" in self.supported_languages else sorted(self.supported_languages)[0]
+            speech = Speech(silence, WARM_UP_SECONDS, None)
+            decode_short_window(
+                self._model, speech, language=language, beam_size=self._beam_size, audio_duration_s=WARM_UP_SECONDS
+            )
         logger.info(
             "warm-up transcription of %.0f s of silence took %.2f s", WARM_UP_SECONDS, time.perf_counter() - started
         )
