@@ -105,6 +105,26 @@ def stt_overhead(clip: Path, runs: int, log_dir: Path, variants: list[str]) -> d
         ],
         "bare_breakdown_ms": {stage: summarize(values) for stage, values in bare["breakdown_ms"].items()},
         "bare_load_s": round(bare["load_s"], 2),
+        "accuracy": stt_accuracy(),
+    }
+
+
+def stt_accuracy() -> dict[str, object]:
+    """Corpus WER and time per clip of the short window and of 30 s windows (``bench/stt_accuracy.py``)."""
+    result = run_bare("stt", "stt_accuracy.py")
+    return {
+        "clips": result["clips"],
+        "audio_s": result["audio_s"],
+        "decodings": [
+            {
+                "name": decoding["name"],
+                "wer": round(decoding["wer"], 4),
+                "ms": summarize(decoding["ms"]),
+                "fallbacks": decoding["fallbacks"],
+                "texts": decoding["texts"],
+            }
+            for decoding in result["decodings"]
+        ],
     }
 
 

@@ -273,6 +273,18 @@ def _overhead(results: dict[str, Any]) -> str:
             f"Bare faster-whisper on `{stt['clip']}` with other settings (ms, p50 / p95):\n\n"
             + _table(("variant", "from decoded samples", "from the file", "text"), variants)
         )
+        accuracy = stt.get("accuracy")
+        if accuracy:
+            parts.append(
+                f"What the STT decoding costs and hears over the {accuracy['clips']} recorded clips "
+                f"of `tests/data/wer` "
+                f"({accuracy['audio_s']} s, other speakers; in-process, tiny.en, the service's defaults):\n\n"
+                + _table(
+                    ("decoding", "corpus WER", "ms per clip p50 / p95", "results decoded again with 30 s windows"),
+                    [(row["name"], f"{row['wer']:.3f}", _pair(row["ms"]), row["fallbacks"])
+                     for row in accuracy["decodings"]],
+                )
+            )  # fmt: skip
         stages = [(f"`{stage}`", _pair(summary)) for stage, summary in (stt.get("bare_breakdown_ms") or {}).items()]
         if stages:
             parts.append(

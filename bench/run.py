@@ -117,36 +117,28 @@ class Experiment:
     sessions: int = 1
 
 
-PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
 EXPERIMENTS = (
     Experiment("baseline", "the defaults, restarted like the variants"),
-    Experiment("llm_n_threads_2_omp_passive",
-               "LLM_N_THREADS=2 + OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning",
-               env={"llm": {"LLM_N_THREADS": "2", **PASSIVE}}),
-    Experiment("llm_n_threads_1", "LLM_N_THREADS=1: llama.cpp on one core, the other left to STT/TTS",
-               env={"llm": {"LLM_N_THREADS": "1"}}),
-    Experiment("llm_n_threads_2", "LLM_N_THREADS=2: llama.cpp on both cores",
-               env={"llm": {"LLM_N_THREADS": "2"}}),
     Experiment("llm_nice_0", "LLM_NICE=0: llama.cpp competes with STT/TTS on equal terms",
                env={"llm": {"LLM_NICE": "0"}}),
-    Experiment("llm_n_threads_2_nice_10", "LLM_N_THREADS=2 + LLM_NICE=10: both cores, yielding to STT/TTS",
-               env={"llm": {"LLM_N_THREADS": "2", "LLM_NICE": "10"}}),
+    Experiment("llm_nice_5", "LLM_NICE=5: a milder yield to STT/TTS", env={"llm": {"LLM_NICE": "5"}}),
+    Experiment("llm_n_threads_2", "LLM_N_THREADS=2: llama.cpp on both cores (at nice 10)",
+               env={"llm": {"LLM_N_THREADS": "2"}}),
+    Experiment("llm_n_threads_2_nice_0", "LLM_N_THREADS=2 + LLM_NICE=0: both cores, equal priority",
+               env={"llm": {"LLM_N_THREADS": "2", "LLM_NICE": "0"}}),
     Experiment("stt_30s_windows", "STT_SHORT_WINDOW_MAX_S=0: Whisper's standard 30 s windows",
                env={"stt": {"STT_SHORT_WINDOW_MAX_S": "0"}}),
     Experiment("stt_cpu_threads_1", "STT_CPU_THREADS=1", env={"stt": {"STT_CPU_THREADS": "1"}}),
-    Experiment("stt_cpu_threads_2", "STT_CPU_THREADS=2 (0, the default, lets CTranslate2 choose)",
-               env={"stt": {"STT_CPU_THREADS": "2"}}),
     Experiment("stt_no_vad", "STT_VAD_FILTER=false: no Silero VAD pass before Whisper",
                env={"stt": {"STT_VAD_FILTER": "false"}}),
     Experiment("whole_first_sentence", "FRONTEND_FIRST_CLAUSE_MIN_WORDS=0: wait for the whole first sentence",
                options={"first_clause_min_words": 0}),
     # two users at once: STT and TTS of one turn then run while the LLM decodes for the other
     Experiment("baseline_2_sessions", "the defaults, 2 users at once", sessions=2),
-    Experiment("llm_n_threads_2_2_sessions", "LLM_N_THREADS=2, 2 users at once",
-               env={"llm": {"LLM_N_THREADS": "2"}}, sessions=2),
-    Experiment("llm_n_threads_1_2_sessions", "LLM_N_THREADS=1, 2 users at once",
-               env={"llm": {"LLM_N_THREADS": "1"}}, sessions=2),
     Experiment("llm_nice_0_2_sessions", "LLM_NICE=0, 2 users at once", env={"llm": {"LLM_NICE": "0"}}, sessions=2),
+    Experiment("llm_nice_5_2_sessions", "LLM_NICE=5, 2 users at once", env={"llm": {"LLM_NICE": "5"}}, sessions=2),
+    Experiment("llm_n_threads_2_2_sessions", "LLM_N_THREADS=2 (nice 10), 2 users at once",
+               env={"llm": {"LLM_N_THREADS": "2"}}, sessions=2),
 )  # fmt: skip
 
 
