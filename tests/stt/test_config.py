@@ -12,7 +12,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("STT_MODEL", "STT_PORT", "STT_BEAM_SIZE", "STT_LANGUAGE", "STT_CPU_THREADS"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
-    assert (settings.model, settings.port, settings.beam_size, settings.cpu_threads) == ("tiny.en", 8001, 1, 0)
+    assert (settings.model, settings.port, settings.beam_size, settings.cpu_threads) == ("tiny.en", 8001, 1, 1)
     assert (settings.device, settings.compute_type, settings.language, settings.vad_filter) == (
         "cpu",
         "int8",

@@ -161,8 +161,9 @@ def test_a_segment_after_the_speech_ends_the_transcript(tokenizer) -> None:  # t
 @pytest.mark.parametrize(
     ("text", "loops"),
     [
-        ("Go forward 10 meters. Go forward 10 meters. Go", True),
-        ("10 of clubs 10 of clubs", True),
+        ("Go forward 10 meters. Go forward 10 meters. Go forward 10 meters.", True),
+        ("10 of clubs 10 of clubs 10 of clubs", True),
+        ("Ask what you can do for your country. Ask what you can do for your country.", False),  # said twice
         ("Ask not what your country can do for you, ask what you can do for your country.", False),
         ("Bye bye, see you.", False),  # one word twice is speech; loops of one word show in the compression ratio
     ],

@@ -37,10 +37,15 @@ class Settings(ServiceSettings):
         description="CTranslate2 quantisation at load time; int8 is fastest on CPU, float16 on CUDA.",
     )
     cpu_threads: int = Field(
-        default=0,
+        # measured (docs/benchmarks.md): on a short window one thread beats two (5 s question: 123 vs 148 ms), and
+        # the other core stays free for another user's LLM or TTS; 30 s windows prefer all cores
+        default=1,
         ge=0,
         le=64,
-        description="CTranslate2 intra-op threads on CPU; 0 lets CTranslate2 choose (one per physical core).",
+        description=(
+            "CTranslate2 intra-op threads on CPU; 0 lets CTranslate2 choose (one per physical core). One is fastest "
+            "for short questions; more pays off for long audio and larger models."
+        ),
     )
     beam_size: int = Field(
         default=1,

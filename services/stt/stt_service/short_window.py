@@ -12,7 +12,7 @@ timestamps on:
 - a segment that starts after the speech or repeats the segment before it ends the transcription there (the
   decoder running on in the silence); a segment ending in the silence is capped at the speech's end;
 - the tokens are capped in proportion to the duration (``MAX_TOKENS_BASE`` + ``MAX_TOKENS_PER_S`` per second), so
-  a decoder that loops stops early;
+  a decoder that loops stops early, and a result that reaches the cap is not trusted;
 - what is left must cover the speech to within ``MAX_UNCOVERED_S``, repeat no phrase back to back and pass
   faster-whisper's own checks (compression ratio at most 2.4, average log probability at least -1); otherwise
   ``decode_short_window`` returns None and the caller runs the standard 30 s decoding, so a doubtful result costs
@@ -112,20 +112,10 @@ def decode_short_window(
     # CTranslate2's score is the log probability per token (length penalty 1); faster-whisper's avg_logprob
     # divides the sum by one more than the length (the end token)
     avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
-    compression_ratio = _compression_ratio(text)
-    covered_s = pieces[-1][1] if pieces else 0.0
     rejection = (
-        "no text"
-        if not text
-        else f"compression ratio {compression_ratio:.2f}"
-        if compression_ratio > MAX_COMPRESSION_RATIO
-        else f"average log probability {avg_logprob:.2f}"
-        if avg_logprob < MIN_AVG_LOGPROB
-        else f"segments end at {covered_s:.2f} s of {speech.duration_s:.2f} s"
-        if covered_s < speech.duration_s - MAX_UNCOVERED_S
-        else "a phrase repeated back to back"
-        if _repeats_a_phrase(text)
-        else None
+        f"stopped at the cap of {max_new_tokens} tokens"
+        if hit_cap
+        else _rejection(text, pieces[-1][1] if pieces else 0.0, speech.duration_s, avg_logprob)
     )
     if rejection is not None:
         logger.info("short window rejected (%s): %r", rejection, text)
@@ -143,7 +133,7 @@ def decode_short_window(
                 text=tokenizer.decode(piece_tokens).strip(),
                 tokens=piece_tokens,
                 avg_logprob=float(avg_logprob),
-                compression_ratio=compression_ratio,
+                compression_ratio=_compression_ratio(text),
                 no_speech_prob=float(result.no_speech_prob),
             )
         )
@@ -151,7 +141,7 @@ def decode_short_window(
 
 
 def _timed_pieces(
-    tokens: list[int], tokenizer: Tokenizer, speech_s: float, *, drop_open_tail: bool
+    tokens: list[int], tokenizer: Tokenizer, speech_s: float, *, drop_open_tail: bool = False
 ) -> list[tuple[float, float, list[int]]]:
     """Split decoded tokens at timestamp pairs into ``(start_s, end_s, text tokens)``, cut where decoding ran on.
 
@@ -198,15 +188,30 @@ def _append(
     return True
 
 
-def _repeats_a_phrase(text: str, min_words: int = 2) -> bool:
-    """Whether some phrase of ``min_words`` or more words comes twice in a row ("go forward go forward"): a loop
-    that short texts show before their compression ratio does. Real speech that does this is decoded again the
-    standard way, which costs time, not words."""
+def _rejection(text: str, covered_s: float, speech_s: float, avg_logprob: float) -> str | None:
+    """Why a short-window result must be decoded again with 30 s windows, or None when it passes every check."""
+    if not text:
+        return "no text"
+    if _compression_ratio(text) > MAX_COMPRESSION_RATIO:
+        return f"compression ratio {_compression_ratio(text):.2f}"
+    if avg_logprob < MIN_AVG_LOGPROB:
+        return f"average log probability {avg_logprob:.2f}"
+    if covered_s < speech_s - MAX_UNCOVERED_S:
+        return f"segments end at {covered_s:.2f} s of {speech_s:.2f} s"
+    if _repeats_a_phrase(text):
+        return "a phrase repeated back to back"
+    return None
+
+
+def _repeats_a_phrase(text: str, min_words: int = 2, times: int = 3) -> bool:
+    """Whether some phrase of ``min_words`` or more words comes ``times`` times in a row ("go forward go forward go
+    forward"): a loop that short texts show before their compression ratio does. Twice is left alone: people do
+    repeat a phrase ("ask what you can do for your country" closes both of two sentences of our 15 s clip)."""
     words = re.sub(r"[^\w\s']", " ", text.lower()).split()
     return any(
-        words[start : start + size] == words[start + size : start + 2 * size]
-        for size in range(min_words, len(words) // 2 + 1)
-        for start in range(len(words) - 2 * size + 1)
+        all(words[start : start + size] == words[start + k * size : start + (k + 1) * size] for k in range(1, times))
+        for size in range(min_words, len(words) // times + 1)
+        for start in range(len(words) - times * size + 1)
     )
 
 
