@@ -70,7 +70,7 @@ class Plan:
     reply_turns: int = 6
     sessions: tuple[int, ...] = (1, 2, 4)
     turns_per_session: int = 4
-    overhead_runs: int = 8
+    overhead_runs: int = 12
     llm_stream_max_tokens: int = 150
     llm_rounds_one: int = 3
     llm_rounds_many: int = 2
@@ -517,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         "--merge", action="store_true", help="replace only the sections run in the existing --out file, keep the rest"
     )
     parser.add_argument("--profile-turns", type=int, default=None, help="turns under py-spy (0: no profile)")
+    parser.add_argument("--overhead-runs", type=int, default=None, help="timed runs per service and library")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -524,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.quick_plan() if args.quick else Plan.full()
     if args.profile_turns is not None:
         plan = replace(plan, profile_turns=args.profile_turns)
+    if args.overhead_runs is not None:
+        plan = replace(plan, overhead_runs=args.overhead_runs)
     if args.experiments:
         plan = replace(plan, experiments=True, only_experiments=tuple(args.experiments.split(",")))
     sections = [name for name in args.sections.split(",") if name]
