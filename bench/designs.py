@@ -63,8 +63,30 @@ class StreamingTurn:
     audio_s: float
 
 
-def streaming_turn(pipeline: Pipeline, options: TurnOptions, audio: bytes, filename: str) -> StreamingTurn:
-    """Run one turn with an empty history; raises StageError if a stage fails."""
+OTHER_QUESTION = "Hello, how are you today?"
+
+
+def forget_question(llm_url: str, options: TurnOptions, model: str = "local") -> None:
+    """Leave llama.cpp's prompt cache as a real conversation's next turn finds it: the system prompt cached, the
+    question not. llama-cpp-python reuses the longest common prefix of the previous prompt, so a turn that repeats
+    the last one's question would skip reading it (time to first token about 20 ms instead of 75-160 ms): a
+    one-token request with another question, outside the timed turn, replaces that prefix."""
+    messages = [{"role": "system", "content": options.system_prompt}] if options.system_prompt else []
+    messages.append({"role": "user", "content": OTHER_QUESTION})
+    body = {"model": model, "messages": messages, "max_tokens": 1, "temperature": 0.0, "stream": False}
+    httpx.post(f"{llm_url}/v1/chat/completions", json=body, timeout=60.0).raise_for_status()
+
+
+def streaming_turn(
+    pipeline: Pipeline, options: TurnOptions, audio: bytes, filename: str, *, fresh: bool = True
+) -> StreamingTurn:
+    """Run one turn with an empty history; raises StageError if a stage fails.
+
+    ``fresh``: first make the LLM forget the question (``forget_question``), as before every timed turn; the
+    concurrent sessions skip it, since the request would land inside another session's turn.
+    """
+    if fresh:
+        forget_question(pipeline.llm.base_url, options)
     result = pipeline.run_turn([], options, audio=audio, filename=filename)
     return StreamingTurn(
         timings=result.timings.as_dict(),
@@ -128,6 +150,7 @@ class SequentialDesign:
 
     def turn(self, options: TurnOptions, audio: bytes, filename: str) -> SequentialTurn:
         """One turn; raises StageError (STT) or httpx.HTTPError (LLM, TTS) if a stage fails."""
+        forget_question(self.settings.llm_url, options, self.settings.llm_model)
         start = time.perf_counter()
         transcript = self._stt.transcribe(audio, filename=filename, language=options.language)
         stt_ms = _ms_since(start)
@@ -166,7 +189,7 @@ def concurrent_sessions(
         pipeline = Pipeline.from_settings(settings)
         try:
             barrier.wait(timeout=60)
-            return [streaming_turn(pipeline, options, audio, filename) for _ in range(turns)]
+            return [streaming_turn(pipeline, options, audio, filename, fresh=False) for _ in range(turns)]
         finally:
             pipeline.close()
 

@@ -126,6 +126,8 @@ EXPERIMENTS = (
                env={"llm": {"LLM_N_THREADS": "2"}}),
     Experiment("llm_n_threads_2_nice_0", "LLM_N_THREADS=2 + LLM_NICE=0: both cores, equal priority",
                env={"llm": {"LLM_N_THREADS": "2", "LLM_NICE": "0"}}),
+    Experiment("llm_n_threads_batch_1", "LLM_N_THREADS_BATCH=1: the prompt read on one core, as the reply is written",
+               env={"llm": {"LLM_N_THREADS_BATCH": "1"}}),
     Experiment("stt_30s_windows", "STT_SHORT_WINDOW_MAX_S=0: Whisper's standard 30 s windows",
                env={"stt": {"STT_SHORT_WINDOW_MAX_S": "0"}}),
     Experiment("stt_cpu_threads_2", "STT_CPU_THREADS=2: CTranslate2 on both cores",

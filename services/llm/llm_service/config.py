@@ -63,6 +63,14 @@ class Settings(ServiceSettings):
             "generation runs ahead of speech, so the reply still arrives in time."
         ),
     )
+    n_threads_batch: int = Field(
+        # measured (docs/benchmarks.md): reading the prompt happens while STT is done and TTS has nothing to say
+        # yet, so it may take every core: a new question's time to first token 119-158 ms on 1 thread, 73-76 on 2
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=512,
+        description="CPU threads llama.cpp uses to evaluate the prompt (default: all cores).",
+    )
     n_batch: int = Field(default=512, ge=8, le=8192, description="Prompt tokens evaluated per llama.cpp batch.")
     n_gpu_layers: int = Field(
         default=0, ge=-1, le=1000, description="Layers offloaded to the GPU in a CUDA build (-1: all; 0: CPU only)."

@@ -168,7 +168,7 @@ def _open_llama(source: ModelSource, settings: Settings, readiness: Readiness | 
     options: dict[str, Any] = {
         "n_ctx": settings.n_ctx,
         "n_threads": settings.n_threads,
-        "n_threads_batch": settings.n_threads,
+        "n_threads_batch": settings.n_threads_batch,
         "n_batch": min(settings.n_batch, settings.n_ctx),
         "n_gpu_layers": settings.n_gpu_layers,
         "verbose": False,
