@@ -14,27 +14,19 @@ lifespan (load + warm-up) for each operation in-process. ``derandomize``: the sa
 from __future__ import annotations
 
 import schemathesis
-from hypothesis import HealthCheck, settings
 from llm_test_helpers import make_settings
-from schemathesis.config import SchemathesisConfig
+from schema_fuzz import app_schema, fuzz_settings
 
 from llm_service.main import create_app
 
 MAX_EXAMPLES = 30
 
-CONFIG = SchemathesisConfig.from_dict({"checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400"]}}})
+ACCEPTED_STATUSES = ["2xx", "400"]
 app = create_app(make_settings(n_ctx=256, max_tokens_limit=4, default_max_tokens=4, max_generation_s=5.0, n_threads=1))
-schema = schemathesis.openapi.from_dict(app.openapi(), config=CONFIG)
-schema.app = app  # what openapi.from_asgi does after fetching the document over ASGI (which would start the model)
+schema = app_schema(app, ACCEPTED_STATUSES)
 
 
 @schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-)
+@fuzz_settings(MAX_EXAMPLES)
 def test_the_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
     case.call_and_validate()

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from schemathesis.config import SchemathesisConfig
+from schema_fuzz import app_schema, fuzz_settings
 from stt_helpers import OPEN_ACCESS, TRANSCRIPTIONS, assert_openai_error
 
 from stt_service.config import Settings
@@ -31,22 +31,13 @@ from stt_service.main import create_app
 MAX_EXAMPLES = 40
 FIELD_EXAMPLES = 25  # each one that is valid is a real transcription (about 0.5 s)
 
-CONFIG = SchemathesisConfig.from_dict(
-    {"checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "413", "415"]}}}
-)
+ACCEPTED_STATUSES = ["2xx", "400", "413", "415"]
 app = create_app(Settings(cache_dir=Path(tempfile.gettempdir()) / "voice-agent-stt-fuzz", **OPEN_ACCESS))
-schema = schemathesis.openapi.from_dict(app.openapi(), config=CONFIG)
-schema.app = app  # what openapi.from_asgi does after fetching the document over ASGI (which would start the model)
+schema = app_schema(app, ACCEPTED_STATUSES)
 
 
 @schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-)
+@fuzz_settings(MAX_EXAMPLES)
 def test_the_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
     case.call_and_validate()
 

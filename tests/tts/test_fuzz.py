@@ -16,8 +16,7 @@ import tempfile
 from pathlib import Path
 
 import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.config import SchemathesisConfig
+from schema_fuzz import app_schema, fuzz_settings
 
 from tts_service.main import create_app
 
@@ -25,21 +24,12 @@ from .conftest import make_settings
 
 MAX_EXAMPLES = 40
 
-CONFIG = SchemathesisConfig.from_dict(
-    {"checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "413"]}}}
-)
+ACCEPTED_STATUSES = ["2xx", "400", "413"]
 app = create_app(make_settings(Path(tempfile.gettempdir()) / "voice-agent-tts-fuzz", max_input_chars=200))
-schema = schemathesis.openapi.from_dict(app.openapi(), config=CONFIG)
-schema.app = app  # what openapi.from_asgi does after fetching the document over ASGI (which would start the model)
+schema = app_schema(app, ACCEPTED_STATUSES)
 
 
 @schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-)
+@fuzz_settings(MAX_EXAMPLES)
 def test_the_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
     case.call_and_validate()
