@@ -146,16 +146,14 @@ def texts(tokenizer, pieces) -> list[tuple[float, float, str]]:  # type: ignore[
 def test_a_repeated_segment_ends_the_transcript(tokenizer) -> None:  # type: ignore[no-untyped-def]
     phrase = words(tokenizer, " And so my fellow Americans.")
     tokens = [at(tokenizer, 0), *phrase, at(tokenizer, 2), at(tokenizer, 2), *phrase, at(tokenizer, 2.3)]
-    assert texts(tokenizer, _timed_pieces(tokens, tokenizer, 2.4, drop_open_tail=False)) == [
-        (0.0, 2.0, "And so my fellow Americans.")
-    ]
+    assert texts(tokenizer, _timed_pieces(tokens, tokenizer, 2.4)) == [(0.0, 2.0, "And so my fellow Americans.")]
 
 
 def test_a_segment_after_the_speech_ends_the_transcript(tokenizer) -> None:  # type: ignore[no-untyped-def]
     first, second = words(tokenizer, " Ask not"), words(tokenizer, " what your country")
     tokens = [at(tokenizer, 0), *first, at(tokenizer, 3.4), at(tokenizer, 3.4), *second, at(tokenizer, 5)]
     # the window holds silence after the speech, so a segment may end in it: capped at the speech's end
-    assert texts(tokenizer, _timed_pieces(tokens, tokenizer, 3.0, drop_open_tail=False)) == [(0.0, 3.0, "Ask not")]
+    assert texts(tokenizer, _timed_pieces(tokens, tokenizer, 3.0)) == [(0.0, 3.0, "Ask not")]
 
 
 @pytest.mark.parametrize(
@@ -172,10 +170,9 @@ def test_back_to_back_phrases_are_a_loop(text: str, loops: bool) -> None:
     assert _repeats_a_phrase(text) is loops
 
 
-def test_an_open_tail_ends_at_the_speech_unless_the_token_cap_cut_it(tokenizer) -> None:  # type: ignore[no-untyped-def]
+def test_an_open_tail_ends_at_the_speech(tokenizer) -> None:  # type: ignore[no-untyped-def]
     tokens = [at(tokenizer, 0), *words(tokenizer, " Ask not"), at(tokenizer, 1), *words(tokenizer, " what you")]
-    assert texts(tokenizer, _timed_pieces(tokens, tokenizer, 2.0, drop_open_tail=False)) == [
+    assert texts(tokenizer, _timed_pieces(tokens, tokenizer, 2.0)) == [
         (0.0, 1.0, "Ask not"),
         (1.0, 2.0, "what you"),
     ]
-    assert texts(tokenizer, _timed_pieces(tokens, tokenizer, 2.0, drop_open_tail=True)) == [(0.0, 1.0, "Ask not")]

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import logging
 import re
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
-from faster_whisper.transcribe import get_suppressed_tokens
+from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 from faster_whisper.vad import SpeechTimestampsMap, VadOptions, collect_chunks, get_speech_timestamps
 
 from service_common.audio import WHISPER_SAMPLE_RATE_HZ
@@ -106,17 +105,16 @@ def decode_short_window(
         max_initial_timestamp_index=50,  # faster-whisper's default: the first segment starts within 1 s
     )[0]
     tokens = result.sequences_ids[0]
-    hit_cap = len(tokens) >= max_new_tokens
-    pieces = _timed_pieces(tokens, tokenizer, speech.duration_s, drop_open_tail=hit_cap)
+    if len(tokens) >= max_new_tokens:
+        logger.info("short window rejected (stopped at the cap of %d tokens)", max_new_tokens)
+        return None
+    pieces = _timed_pieces(tokens, tokenizer, speech.duration_s)
     text = "".join(tokenizer.decode(piece_tokens) for _, _, piece_tokens in pieces).strip()
     # CTranslate2's score is the log probability per token (length penalty 1); faster-whisper's avg_logprob
     # divides the sum by one more than the length (the end token)
     avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
-    rejection = (
-        f"stopped at the cap of {max_new_tokens} tokens"
-        if hit_cap
-        else _rejection(text, pieces[-1][1] if pieces else 0.0, speech.duration_s, avg_logprob)
-    )
+    compression_ratio = get_compression_ratio(text)
+    rejection = _rejection(text, pieces[-1][1] if pieces else 0.0, speech.duration_s, avg_logprob, compression_ratio)
     if rejection is not None:
         logger.info("short window rejected (%s): %r", rejection, text)
         return None
@@ -133,20 +131,18 @@ def decode_short_window(
                 text=tokenizer.decode(piece_tokens).strip(),
                 tokens=piece_tokens,
                 avg_logprob=float(avg_logprob),
-                compression_ratio=_compression_ratio(text),
+                compression_ratio=compression_ratio,
                 no_speech_prob=float(result.no_speech_prob),
             )
         )
     return Transcription(text=text, language=language, duration_s=audio_duration_s, segments=segments)
 
 
-def _timed_pieces(
-    tokens: list[int], tokenizer: Tokenizer, speech_s: float, *, drop_open_tail: bool = False
-) -> list[tuple[float, float, list[int]]]:
+def _timed_pieces(tokens: list[int], tokenizer: Tokenizer, speech_s: float) -> list[tuple[float, float, list[int]]]:
     """Split decoded tokens at timestamp pairs into ``(start_s, end_s, text tokens)``, cut where decoding ran on.
 
-    A text run with no closing timestamp at the end (the decoder stopped mid-segment) ends at the speech's end,
-    unless ``drop_open_tail`` (the token cap cut it, so it is likely a loop).
+    A text run with no closing timestamp at the end (the decoder stopped mid-segment) ends at the speech's end. (A
+    decode cut by the token cap never gets here: it is rejected first.)
     """
     pieces: list[tuple[float, float, list[int]]] = []
     start_s: float | None = None
@@ -162,7 +158,7 @@ def _timed_pieces(
         if not _append(pieces, (start_s, time_s, text_tokens), tokenizer, speech_s):
             return pieces
         start_s, text_tokens = None, []
-    if text_tokens and not drop_open_tail:
+    if text_tokens:
         if start_s is None:  # text straight after a closed segment starts where that one ended
             start_s = pieces[-1][1] if pieces else 0.0
         _append(pieces, (start_s, max(speech_s, start_s), text_tokens), tokenizer, speech_s)
@@ -188,12 +184,14 @@ def _append(
     return True
 
 
-def _rejection(text: str, covered_s: float, speech_s: float, avg_logprob: float) -> str | None:
+def _rejection(
+    text: str, covered_s: float, speech_s: float, avg_logprob: float, compression_ratio: float
+) -> str | None:
     """Why a short-window result must be decoded again with 30 s windows, or None when it passes every check."""
     if not text:
         return "no text"
-    if _compression_ratio(text) > MAX_COMPRESSION_RATIO:
-        return f"compression ratio {_compression_ratio(text):.2f}"
+    if compression_ratio > MAX_COMPRESSION_RATIO:
+        return f"compression ratio {compression_ratio:.2f}"
     if avg_logprob < MIN_AVG_LOGPROB:
         return f"average log probability {avg_logprob:.2f}"
     if covered_s < speech_s - MAX_UNCOVERED_S:
@@ -213,9 +211,3 @@ def _repeats_a_phrase(text: str, min_words: int = 2, times: int = 3) -> bool:
         for size in range(min_words, len(words) // times + 1)
         for start in range(len(words) - times * size + 1)
     )
-
-
-def _compression_ratio(text: str) -> float:
-    """Bytes over zlib-compressed bytes; loops compress well (faster-whisper's measure)."""
-    raw = text.encode("utf-8")
-    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
