@@ -10,7 +10,7 @@ import pytest
 from stt_helpers import WER_BOUND, word_error_rate
 
 from service_common.audio import decode_audio
-from stt_service import whisper_engine
+from stt_service import short_window, whisper_engine
 from stt_service.config import Settings
 from stt_service.short_window import _repeats_a_phrase, _timed_pieces
 from stt_service.whisper_engine import WhisperTranscriber
@@ -176,3 +176,23 @@ def test_an_open_tail_ends_at_the_speech(tokenizer) -> None:  # type: ignore[no-
         (0.0, 1.0, "Ask not"),
         (1.0, 2.0, "what you"),
     ]
+
+
+def test_a_decode_cut_by_the_token_cap_is_decoded_again_with_30_s_windows(
+    transcriber: WhisperTranscriber,
+    jfk_samples: np.ndarray,
+    jfk_transcript: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # a cap of 5 tokens for 11 s of speech: the decoder is cut mid-sentence, and its open tail is not trusted
+    monkeypatch.setattr(short_window, "MAX_TOKENS_BASE", 5)
+    monkeypatch.setattr(short_window, "MAX_TOKENS_PER_S", 0)
+    with (
+        caplog.at_level(logging.INFO, logger=short_window.__name__),
+        caplog.at_level(logging.INFO, logger=whisper_engine.__name__),
+    ):
+        result = transcribe(transcriber, jfk_samples)
+    assert "stopped at the cap of 5 tokens" in caplog.text
+    assert "failed its checks; decoding 30 s windows" in caplog.text
+    assert word_error_rate(jfk_transcript, result.text) < WER_BOUND

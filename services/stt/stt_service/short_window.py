@@ -97,7 +97,9 @@ def decode_short_window(
         encoder_output,
         [prompt],
         beam_size=beam_size,
-        max_length=len(prompt) + max_new_tokens,
+        # CTranslate2 4.8's Whisper stops after about half of (max_length - prompt) tokens (measured: 10 -> 5,
+        # 40 -> 20), so ask for twice the cap and judge by the cap itself below
+        max_length=len(prompt) + 2 * max_new_tokens,
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
