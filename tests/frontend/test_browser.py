@@ -84,6 +84,8 @@ def test_record_hear_the_reply_and_see_each_stage(browser: Browser, running_page
     assistant = page.locator("[data-testid=stChatMessage]").nth(1)
     assistant.locator("audio").wait_for(state="attached", timeout=120_000)
     finished_at = float(page.evaluate("Date.now()"))
+    # the timing bar is drawn after the audio element: wait for it rather than race the page's next delta
+    assistant.get_by_text(re.compile("voice-to-voice")).first.wait_for(timeout=30_000)
     reply = assistant.inner_text()
     assert "voice-to-voice" in reply
     reply_text = assistant.locator("[data-testid=stMarkdownContainer]").first.inner_text().strip()
