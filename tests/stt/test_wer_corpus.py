@@ -9,7 +9,8 @@ from stt_helpers import corpus_word_error_rate, normalise, word_error_rate
 
 from service_common.audio import decode_audio
 from stt_service.config import Settings
-from stt_service.whisper_engine import WhisperTranscriber
+from stt_service.short_window import ShortWindowResult, decode_short_window, find_speech
+from stt_service.whisper_engine import VAD_MIN_SPEECH_MS, WhisperTranscriber
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "wer"
 CORPUS_WER_BOUND = 0.15
@@ -28,6 +29,18 @@ def transcribe_corpus(engine: WhisperTranscriber) -> dict[str, str]:
     }
 
 
+def short_window_results(engine: WhisperTranscriber) -> dict[str, ShortWindowResult]:
+    """Every clip decoded by the short window alone, accepted or not."""
+    results = {}
+    for path in sorted(CORPUS.glob("*.wav")):
+        samples = decode_audio(path.read_bytes())
+        speech = find_speech(samples, vad=True, min_speech_ms=VAD_MIN_SPEECH_MS)
+        results[path.stem] = decode_short_window(
+            engine._model, speech, language="en", beam_size=1, audio_duration_s=samples.size / 16_000
+        )
+    return results
+
+
 @pytest.fixture(scope="module")
 def references() -> dict[str, str]:
     return {path.stem: path.with_suffix(".txt").read_text(encoding="utf-8") for path in sorted(CORPUS.glob("*.wav"))}
@@ -39,7 +52,12 @@ def heard(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]
     cache = tmp_path_factory.mktemp("stt-cache")
     short = WhisperTranscriber.from_settings(Settings(cache_dir=cache))
     standard = WhisperTranscriber.from_settings(Settings(cache_dir=cache, short_window_max_s=0))
-    return {"short window": transcribe_corpus(short), "30 s windows": transcribe_corpus(standard)}
+    only_short = {clip: result.transcription.text for clip, result in short_window_results(short).items()}
+    return {
+        "short window": transcribe_corpus(short),
+        "30 s windows": transcribe_corpus(standard),
+        "short window alone": only_short,
+    }
 
 
 def test_the_corpus_is_complete(references: dict[str, str]) -> None:
@@ -69,3 +87,14 @@ def test_no_clip_loops(heard: dict[str, dict[str, str]], references: dict[str, s
     """A decoder that repeats itself makes more words than were spoken; no clip may come out much longer."""
     for clip, text in heard["short window"].items():
         assert len(normalise(text).split()) <= 1.5 * len(normalise(references[clip]).split()) + 2, (clip, text)
+
+
+def test_no_correct_short_window_result_is_rejected(
+    references: dict[str, str], heard: dict[str, dict[str, str]]
+) -> None:
+    """A check that fires sends the clip to 30 s windows: it was wrong if those hear it no better."""
+    for clip, reference in references.items():
+        alone = word_error_rate(reference, heard["short window alone"][clip])
+        served = word_error_rate(reference, heard["short window"][clip])
+        if heard["short window"][clip] != heard["short window alone"][clip]:  # rejected, decoded again
+            assert served < alone, (clip, heard["short window alone"][clip], heard["short window"][clip])

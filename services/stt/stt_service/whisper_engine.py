@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from service_common.hub import fetch_snapshot, hub_cache_dir
 from .config import Settings
 from .embedded import ModelSource, resolve_model, whisper_cache_dir
 from .engine import Segment, Transcription, Word
-from .short_window import Speech, decode_short_window, find_speech
+from .short_window import Check, Speech, decode_short_window, find_speech, short_window_applies
 
 if TYPE_CHECKING:
     from faster_whisper.transcribe import Segment as FasterWhisperSegment
@@ -50,8 +51,8 @@ class WhisperTranscriber:
       to the original audio.
     - speech up to ``short_window_max_s`` long is decoded in one window cut to its length (``short_window``):
       the encoder's cost falls about tenfold for a 5 s question. Only for temperature 0 without a prompt or word
-      timestamps, in a known language (given, or the model is English-only); a result that fails the checks there
-      is decoded again the standard way.
+      timestamps, in a known language (given, or the model is English-only); a result that fails a check there
+      is decoded again with 30 s windows (``short_window`` has the one predicate and the checks).
     """
 
     def __init__(
@@ -86,6 +87,8 @@ class WhisperTranscriber:
         self._beam_size = beam_size
         self._vad_filter = vad_filter
         self._short_window_max_s = short_window_max_s
+        self.short_window_outcomes: Counter[Check | str] = Counter()
+        """Short-window decodings: ``"accepted"`` or each ``Check`` a result failed (then decoded again)."""
         logger.info(
             "loaded Whisper %r from %s in %.2f s (%s, %s, cpu_threads=%d, beam_size=%d, vad=%s, multilingual=%s, "
             "short window up to %.1f s)",
@@ -130,12 +133,40 @@ class WhisperTranscriber:
         temperature: float,
         word_timestamps: bool,
     ) -> Transcription:
-        """See ``Transcriber.transcribe``: float32 mono 16 kHz samples in, the whole transcription out."""
-        if temperature == 0.0 and not prompt and not word_timestamps:
-            quick = self._transcribe_short(samples, language or (None if self._multilingual else "en"))
-            if quick is not None:
-                return quick
+        """See ``Transcriber.transcribe``: float32 mono 16 kHz samples in, the whole transcription out.
+
+        The VAD runs once (``find_speech``); its chunks feed the short window when ``short_window_applies`` and the
+        30 s windows otherwise, or when a short-window result fails a ``Check`` (counted in
+        ``short_window_outcomes``).
+        """
+        duration_s = samples.size / WHISPER_SAMPLE_RATE_HZ
+        known_language = language or (None if self._multilingual else "en")
         try:
+            speech = find_speech(samples, vad=self._vad_filter, min_speech_ms=VAD_MIN_SPEECH_MS)
+            if speech.duration_s == 0.0:  # nothing to hear, nor a language to detect
+                return Transcription(text="", language=known_language or "en", duration_s=duration_s, segments=[])
+            if short_window_applies(
+                max_s=self._short_window_max_s,
+                speech_s=speech.duration_s,
+                language=known_language,
+                temperature=temperature,
+                prompt=prompt,
+                word_timestamps=word_timestamps,
+            ):
+                assert known_language is not None  # short_window_applies checked it
+                short = decode_short_window(
+                    self._model, speech, language=known_language, beam_size=self._beam_size, audio_duration_s=duration_s
+                )
+                self.short_window_outcomes.update(short.failed or ["accepted"])
+                if short.accepted:
+                    logger.debug("short window: %.2f s of speech decoded in one window", speech.duration_s)
+                    return short.transcription
+                logger.info(
+                    "short-window result of %.1f s of speech failed %s (%s); decoding 30 s windows",
+                    speech.duration_s,
+                    ", ".join(short.failed),
+                    short.details,
+                )
             segments, info = self._model.transcribe(
                 samples,
                 language=language,
@@ -144,8 +175,7 @@ class WhisperTranscriber:
                 beam_size=self._beam_size,
                 condition_on_previous_text=False,
                 word_timestamps=word_timestamps,
-                vad_filter=self._vad_filter,
-                vad_parameters={"min_speech_duration_ms": VAD_MIN_SPEECH_MS},
+                clip_timestamps=speech.clip_timestamps_s,
             )
             # faster-whisper decodes lazily: the work happens while iterating, so iterate here, on the
             # caller's (worker) thread, and never hand the generator to the event loop.
@@ -156,37 +186,13 @@ class WhisperTranscriber:
             # joined as decoded: Whisper puts the spaces between words itself (none for Chinese or Japanese)
             text="".join(segment.text for segment in raw_segments).strip(),
             language=info.language,
-            duration_s=float(info.duration),
+            duration_s=duration_s,
             segments=[_segment(index, segment) for index, segment in enumerate(raw_segments)],
         )
 
     @property
     def _multilingual(self) -> bool:
         return len(self.supported_languages) > 1
-
-    def _transcribe_short(self, samples: np.ndarray, language: str | None) -> Transcription | None:
-        """The short-window decoding of ``samples`` (see ``short_window``), or None to decode the standard way."""
-        if self._short_window_max_s <= 0 or language is None:
-            return None
-        duration_s = samples.size / WHISPER_SAMPLE_RATE_HZ
-        try:
-            speech = find_speech(samples, vad=self._vad_filter, min_speech_ms=VAD_MIN_SPEECH_MS)
-            if speech.duration_s == 0.0:
-                return Transcription(text="", language=language, duration_s=duration_s, segments=[])
-            if speech.duration_s > self._short_window_max_s:
-                return None
-            result = decode_short_window(
-                self._model, speech, language=language, beam_size=self._beam_size, audio_duration_s=duration_s
-            )
-        except (RuntimeError, ValueError) as err:
-            raise InferenceError(f"Whisper failed: {err}") from err
-        if result is not None:
-            logger.debug("short window: %.2f s of speech decoded in one window", speech.duration_s)
-        else:
-            logger.info(
-                "short-window result of %.1f s of speech failed its checks; decoding 30 s windows", speech.duration_s
-            )
-        return result
 
     def warm_up(self) -> None:
         """Decode 1 s of silence (a few tokens at most: silence can loop) with the VAD off, then load the VAD."""
