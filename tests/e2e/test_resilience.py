@@ -38,8 +38,7 @@ def test_llm_killed_mid_stream_is_reported_as_cut_and_the_next_turn_works(
     assert isinstance(events[0], Transcript) and any(isinstance(e, ReplyDelta) for e in events)
     assert history == before, "the conversation was changed by a failed turn"
 
-    llm.start()  # the service comes back on the same port: the same pipeline works without a restart
-    llm.wait_ready()
+    llm.start()  # the service comes back on the same port, ready: the same pipeline works without a restart
     result = pipeline.run_turn(history, OPTIONS, audio=jfk_wav.read_bytes(), filename="jfk.wav")
     assert result.reply and result.pcm
     pipeline.close()
@@ -53,8 +52,7 @@ def test_tts_killed_mid_turn_names_the_tts_stage_and_the_next_turn_works(running
             if isinstance(event, (ReplyDelta, ReplyAudio)):
                 tts.kill()
     assert caught.value.stage == "tts" and caught.value.kind in {"unreachable", "cut"}, caught.value
-    tts.start()
-    tts.wait_ready()
+    tts.start()  # the same port, ready when start returns
     result = pipeline.run_turn([], OPTIONS, text="Tell me about the sea.")
     assert result.pcm and result.sample_rate_hz == 22_050
     pipeline.close()
