@@ -1,34 +1,17 @@
-"""What the numbers were measured on: cores, CPU model, memory, date, commit, load average."""
+"""What the numbers were measured on: cores, CPU model, memory, commit, and how busy the machine was."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
 import subprocess
-from pathlib import Path
+import time
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+import psutil
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _memory_gib() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024 / 1024, 1)
-    except (OSError, ValueError):
-        pass
-    return None
+from .processes import REPO_ROOT
 
 
 def _git(*args: str) -> str | None:
@@ -39,61 +22,54 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip()
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def load_average() -> list[float]:
     """The 1, 5 and 15 minute load averages (runnable processes; above the core count means waiting for a CPU)."""
     return [round(value, 2) for value in os.getloadavg()]
 
 
 def describe() -> dict[str, object]:
-    """The machine and the code state; ``dirty`` lists files changed since the commit (work in progress)."""
-    status = _git("status", "--porcelain") or ""
+    """The machine and the code state; ``dirty_files`` counts files changed since the commit."""
     return {
         "cores": os.cpu_count(),
         "cpu_model": _cpu_model(),
-        "memory_gib": _memory_gib(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "kernel": platform.release(),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "dirty_files": len(status.splitlines()),
+        "dirty_files": len((_git("status", "--porcelain") or "").splitlines()),
     }
-
-
-def _cpu_ticks() -> dict[int, tuple[int, int, str]]:
-    """pid -> (user + system clock ticks, parent pid, command line) for every process we can read."""
-    ticks: dict[int, tuple[int, int, str]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-            fields = text[text.rindex(")") + 2 :].split()
-            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except (OSError, ValueError):
-            continue
-        ticks[int(stat.parent.name)] = (int(fields[11]) + int(fields[12]), int(fields[1]), command[:120])
-    return ticks
 
 
 def busy_processes(window_s: float = 0.5, min_share: float = 0.2) -> list[dict[str, object]]:
     """Other processes using at least ``min_share`` of a core over ``window_s``: what competes with the benchmark.
 
-    Our own process tree (the benchmark and the services it started) is left out. Linux only; [] elsewhere.
+    This process and its children (the services it started) are left out. ``cpu_share`` 1.0 = one whole core.
     """
-    import time
-
-    before = _cpu_ticks()
+    ours = {os.getpid(), *(child.pid for child in psutil.Process().children(recursive=True))}
+    others = [process for process in psutil.process_iter(["pid", "cmdline"]) if process.pid not in ours]
+    for process in others:
+        with contextlib.suppress(psutil.Error):
+            process.cpu_percent(None)  # starts the window
     time.sleep(window_s)
-    after = _cpu_ticks()
-    ours = {os.getpid()}
-    changed = True
-    while changed:  # every descendant of this process
-        grown = {pid for pid, (_, parent, _) in after.items() if parent in ours} | ours
-        changed, ours = grown != ours, grown
-    hertz = os.sysconf("SC_CLK_TCK")
     busy = []
-    for pid, (ticks, _, command) in after.items():
-        if pid in ours or pid not in before:
+    for process in others:
+        try:
+            share = process.cpu_percent(None) / 100.0
+        except psutil.Error:
             continue
-        share = (ticks - before[pid][0]) / hertz / window_s
         if share >= min_share:
-            busy.append({"pid": pid, "cpu_share": round(share, 2), "command": command})
-    return sorted(busy, key=lambda process: -float(str(process["cpu_share"])))
+            command = " ".join(process.info["cmdline"] or []) or process.name()
+            busy.append({"pid": process.pid, "cpu_share": round(share, 2), "command": command[:120]})
+    return sorted(busy, key=lambda entry: -float(str(entry["cpu_share"])))

@@ -1,49 +1,31 @@
-"""Percentiles of timing samples (linear interpolation, numpy's default method); never averages."""
+"""Percentiles of timing samples (numpy's linear interpolation); never averages."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) of ``values``, linearly interpolated between order statistics.
 
-    With few samples p95 lies between the two largest values: read it as "the slow end", not as a tail estimate.
-    Raises ValueError on an empty sequence.
+def summarize(values: Iterable[float | None], digits: int = 1) -> dict[str, float | int] | None:
+    """``{"p50", "p95", "min", "max", "n"}`` in the values' unit, rounded to ``digits``; None values are skipped.
+
+    Returns None when no value is left (a stage that never ran). With few samples p95 lies between the two largest
+    values: read it as "the slow end of this run", not as a tail estimate.
     """
-    if not values:
-        raise ValueError("no values")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def summarize(values: Iterable[float | None]) -> dict[str, float | int] | None:
-    """``{"p50", "p95", "min", "max", "n"}`` in the values' unit, rounded to 0.1; None values are skipped.
-
-    Returns None when no value is left (a stage that never ran).
-    """
-    present = [float(value) for value in values if value is not None]
-    if not present:
+    present = np.array([float(value) for value in values if value is not None])
+    if present.size == 0:
         return None
+    p50, p95 = np.percentile(present, [50, 95])
     return {
-        "p50": round(percentile(present, 50), 1),
-        "p95": round(percentile(present, 95), 1),
-        "min": round(min(present), 1),
-        "max": round(max(present), 1),
-        "n": len(present),
+        "p50": round(float(p50), digits),
+        "p95": round(float(p95), digits),
+        "min": round(float(present.min()), digits),
+        "max": round(float(present.max()), digits),
+        "n": int(present.size),
     }
 
 
 def summarize_fields(rows: Sequence[dict[str, float | None]], fields: Iterable[str]) -> dict[str, object]:
     """``summarize`` of each of ``fields`` across ``rows`` (dicts of per-turn timings)."""
     return {name: summarize(row.get(name) for row in rows) for name in fields}
-
-
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    """``numerator / denominator`` rounded to 0.01, or None when either is missing or the denominator is 0."""
-    if numerator is None or not denominator:
-        return None
-    return round(numerator / denominator, 2)
