@@ -18,7 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from openai import OpenAI
 
@@ -27,6 +27,7 @@ from .processes import REPO_ROOT, VENVS, start_services, stop_all
 from .stats import summarize
 
 BENCH_DIR = Path(__file__).resolve().parent
+T = TypeVar("T")
 
 
 def service_settings(name: str) -> dict[str, Any]:
@@ -111,6 +112,11 @@ def compare(
     return out
 
 
+def spread(items: Sequence[T], count: int) -> list[T]:
+    """``count`` of ``items`` taken evenly from the whole sequence (all of them, in order, when count == len)."""
+    return [items[i * len(items) // count % len(items)] for i in range(count)]
+
+
 def _client(url: str) -> OpenAI:
     return OpenAI(base_url=f"{url}/v1", api_key="not-needed", max_retries=0, timeout=300.0)
 
@@ -123,7 +129,7 @@ def stt(clips: Sequence[Clip], pairs: int, log_dir: Path) -> dict[str, Any]:
         "--cpu-threads", str(settings.get("cpu_threads", 0)), "--beam-size", str(settings.get("beam_size", 5)),
         *(["--vad-filter"] if settings.get("vad_filter") else []),
     ]  # fmt: skip
-    work = [clips[i % len(clips)] for i in range(pairs)]
+    work = spread(clips, pairs)
     services = start_services(["stt"], log_dir)
     worker = BareWorker("stt", "bare_stt.py", args, log_dir / "bare_stt.log")
     client = _client(services["stt"].url)
@@ -156,13 +162,13 @@ def llm(questions: Sequence[str], pairs: int, max_tokens: int, log_dir: Path) ->
         {
             "messages": [
                 {"role": "system", "content": settings.get("system_prompt", "")},
-                {"role": "user", "content": questions[i % len(questions)]},
+                {"role": "user", "content": question},
             ],
             "max_tokens": max_tokens,
             "temperature": 0.0,
             "seed": 1234,
         }
-        for i in range(pairs)
+        for question in spread(questions, pairs)
     ]
     services = start_services(["llm"], log_dir)
     worker = BareWorker("llm", "bare_llm.py", args, log_dir / "bare_llm.log")
@@ -193,7 +199,7 @@ def llm(questions: Sequence[str], pairs: int, max_tokens: int, log_dir: Path) ->
 
 def tts(texts: Sequence[str], pairs: int, log_dir: Path) -> dict[str, Any]:
     """Streamed ``POST /v1/audio/speech`` (pcm) vs ``PiperVoice.synthesize``, over corpus transcripts in turn."""
-    work = [texts[i % len(texts)] for i in range(pairs)]
+    work = spread(texts, pairs)
     services = start_services(["tts"], log_dir)
     worker = BareWorker("tts", "bare_tts.py", [], log_dir / "bare_tts.log")
     client = _client(services["tts"].url)

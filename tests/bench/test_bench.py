@@ -14,7 +14,7 @@ import pytest
 
 from bench import report
 from bench.corpus import corpus
-from bench.overhead import BareWorker, compare
+from bench.overhead import BareWorker, compare, spread
 from bench.processes import ReadyProcess, free_port
 from bench.run import headline
 from bench.stats import summarize
@@ -60,6 +60,11 @@ def test_compare_pairs_service_and_library_on_the_same_item_in_turn() -> None:
     assert result["ms"]["added_ms"]["min"] == result["ms"]["added_ms"]["max"] == 20.0
     assert result["ms"]["ratio"]["p50"] == round(101 / 81, 2)
     assert result["same_output"] == 2
+
+
+def test_a_few_pairs_still_span_the_corpus() -> None:
+    assert spread(list(range(14)), 4) == [0, 3, 7, 10]
+    assert spread(list(range(14)), 14) == list(range(14))
 
 
 def _results() -> dict[str, Any]:
