@@ -81,7 +81,7 @@ def block_the_model(client: TestClient) -> tuple[threading.Event, Future[Any]]:
     """Occupy the model's worker thread until the returned event is set, as a long generation would."""
     release = threading.Event()
     assert client.portal is not None
-    busy = client.portal.start_task_soon(client.app.state.chat.worker.run, release.wait, 60)  # type: ignore[attr-defined]
+    busy = client.portal.start_task_soon(client.app.state.worker.run, release.wait, 60)  # type: ignore[attr-defined]
     return release, busy
 
 

@@ -55,12 +55,12 @@ def test_long_history_is_trimmed_and_the_system_prompt_kept(
 
 def test_prepare_keeps_system_prompt_and_latest_question(small_ctx_client: TestClient) -> None:
     """The engine's own view, called on its worker thread as the service does."""
-    chat = small_ctx_client.app.state.chat  # type: ignore[attr-defined]
+    state = small_ctx_client.app.state  # type: ignore[attr-defined]
     messages = [ChatMessage("system", DEFAULT_SYSTEM_PROMPT)] + [
         ChatMessage(m["role"], m["content"])  # type: ignore[arg-type]
         for m in long_history(20)
     ]
-    prompt = small_ctx_client.portal.call(chat.worker.run, chat.engine.prepare, messages, 64)  # type: ignore[union-attr]
+    prompt = small_ctx_client.portal.call(state.worker.run, state.engine.prepare, messages, 64)  # type: ignore[union-attr]
     assert prompt.messages[0] == messages[0]
     assert prompt.messages[-1] == messages[-1]
     assert 0 < prompt.dropped_messages < len(messages) - 2
@@ -68,7 +68,7 @@ def test_prepare_keeps_system_prompt_and_latest_question(small_ctx_client: TestC
     # The fewest turns were dropped: one more turn would not have fitted.
     one_more = prompt.dropped_messages - 2
     bigger = [messages[0], *messages[1 + one_more :]]
-    tokens = small_ctx_client.portal.call(chat.worker.run, chat.engine.tokenize_chat, bigger)  # type: ignore[union-attr]
+    tokens = small_ctx_client.portal.call(state.worker.run, state.engine.tokenize_chat, bigger)  # type: ignore[union-attr]
     assert len(tokens) > 512 - 64
 
 

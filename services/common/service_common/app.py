@@ -32,7 +32,8 @@ def build_app(
 ) -> FastAPI:
     """FastAPI app with OpenAI error handling, ``/health``, ``/ready`` and ``GET /v1/models``.
 
-    ``app.state.readiness`` starts as ``loading``; the service's lifespan marks it ready after warm-up.
+    ``app.state.readiness`` starts as ``loading``; ``lifespan`` marks it ready after warm-up (the services get theirs
+    from ``lifecycle.create_service_app``; tests of the shared pieces pass their own).
     From ``settings`` (defaults when None: open, no rate limit, no CORS): ``guard.ApiGuard`` in front of every
     ``/v1`` route (API keys, rate limit, at most ``max_queued_requests`` waiting; ``app.state.admission``) and
     CORSMiddleware for ``cors_origins``. The OpenAPI document shows the errors as answered (``openapi``).

@@ -1,1 +1,4 @@
-"""Speech-to-text service: OpenAI-compatible ``POST /v1/audio/transcriptions`` on faster-whisper."""
+"""Speech-to-text service: OpenAI-compatible ``POST /v1/audio/transcriptions`` on faster-whisper.
+
+Whisper through faster-whisper (CTranslate2); the embedded default model (tiny.en) works offline.
+"""

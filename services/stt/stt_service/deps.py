@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
-from fastapi import Depends, File, Request, UploadFile
+from fastapi import Depends, File, UploadFile
 
 from service_common.audio import WHISPER_SAMPLE_RATE_HZ, decode_audio
 from service_common.errors import EmptyInput, InputTooLarge, InvalidRequest
-from service_common.health import readiness_of
+from service_common.lifecycle import app_settings, model_worker, ready_engine
 from service_common.worker import ModelWorker
 
 from .config import Settings
@@ -22,28 +22,10 @@ from .engine import Transcriber
 logger = logging.getLogger(__name__)
 
 
-def get_app_settings(request: Request) -> Settings:
-    """The settings ``create_app`` was built with (not re-read from the environment)."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_transcriber(request: Request) -> Transcriber:
-    """The loaded model; raises ModelNotReady (503) until the lifespan has loaded and warmed it up."""
-    readiness_of(request).require_ready()
-    transcriber: Transcriber = request.app.state.transcriber
-    return transcriber
-
-
-def get_worker(request: Request) -> ModelWorker:
-    """The one thread every call of the model runs on."""
-    worker: ModelWorker = request.app.state.worker
-    return worker
-
-
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-TranscriberDep = Annotated[Transcriber, Depends(get_transcriber)]
-WorkerDep = Annotated[ModelWorker, Depends(get_worker)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+EngineDep = Annotated[Transcriber, Depends(ready_engine)]
+"""The loaded, warmed-up model; 503 ``model_not_ready`` before."""
+WorkerDep = Annotated[ModelWorker, Depends(model_worker)]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from service_common.disconnect import client_gone
 from service_common.errors import ClientGone
 from service_common.schemas import ERROR_RESPONSES, ErrorResponse
 
-from .deps import AudioUpload, SettingsDep, TranscriberDep, WorkerDep, check_language
+from .deps import AudioUpload, EngineDep, SettingsDep, WorkerDep, check_language
 from .engine import Transcription
 from .formats import to_srt, to_vtt
 from .schemas import (
@@ -49,7 +49,7 @@ router = APIRouter(tags=["audio"])
 async def create_transcription(
     request: Request,
     audio: AudioUpload,
-    transcriber: TranscriberDep,
+    engine: EngineDep,
     worker: WorkerDep,
     settings: SettingsDep,
     model: Annotated[
@@ -100,7 +100,7 @@ async def create_transcription(
     Errors (OpenAI's shape): 400 empty file, bad field or unsupported language; 413 upload or audio above the
     limits; 415 undecodable file; 503 model not ready.
     """
-    decode_language = check_language(language, transcriber, settings.language)
+    decode_language = check_language(language, engine, settings.language)
     word_timestamps = "word" in (timestamp_granularities or [])
 
     def transcribe_timed(gone: threading.Event) -> tuple[Transcription, float]:
@@ -109,7 +109,7 @@ async def create_transcription(
             raise ClientGone("the client disconnected before the transcription started")
         # timed from the worker thread, so the logged processing time excludes the wait in the queue
         started = time.perf_counter()
-        result = transcriber.transcribe(
+        result = engine.transcribe(
             audio.samples,
             language=decode_language,
             prompt=prompt,

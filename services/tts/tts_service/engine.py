@@ -2,21 +2,16 @@
 
 Backends, one module each (heavy imports stay there): ``piper_engine.PiperSynthesizer`` (CPU, ONNX Runtime) and
 ``parler_engine.ParlerSynthesizer`` (Parler-TTS on torch, GPU if there is one; the voice is a description, which
-``instructions`` replace). A backend is one module and one entry in ``ENGINE_LOADERS``.
+``instructions`` replace). ``main.load_engine`` picks one by ``TTS_ENGINE``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from service_common.health import Readiness
-
-    from .config import Settings
 
 
 @dataclass(frozen=True)
@@ -82,35 +77,3 @@ class VoiceAliasing(Protocol):
     def voice_aliases(self) -> dict[str, str]:
         """OpenAI voice name (lower case) -> id of one of ``voices()``."""
         ...
-
-
-def _load_piper(settings: Settings, readiness: Readiness | None = None) -> Synthesizer:
-    from .piper_engine import PiperSynthesizer
-
-    return PiperSynthesizer.from_settings(settings)  # embedded or local voices: nothing to download
-
-
-def _load_parler(settings: Settings, readiness: Readiness | None = None) -> Synthesizer:
-    from .parler_engine import ParlerSynthesizer
-
-    return ParlerSynthesizer.from_settings(settings, readiness)
-
-
-ENGINE_LOADERS: dict[str, Callable[[Settings, Readiness | None], Synthesizer]] = {
-    "piper": _load_piper,
-    "parler": _load_parler,
-}
-"""``TTS_ENGINE`` value -> loader. Loaders import their library lazily, so only the chosen one is needed."""
-
-
-def load_synthesizer(settings: Settings, readiness: Readiness | None = None) -> Synthesizer:
-    """Load the engine ``settings.engine`` names, with its voices (blocking: seconds; run it on the worker).
-
-    A hub model (Parler) is downloaded once first, reporting its progress to ``readiness``. Raises
-    FileNotFoundError / ValueError with a clear message when a configured voice is missing or invalid.
-    """
-    try:
-        loader = ENGINE_LOADERS[settings.engine]
-    except KeyError as err:
-        raise ValueError(f"unknown TTS engine {settings.engine!r}; known: {sorted(ENGINE_LOADERS)}") from err
-    return loader(settings, readiness)

@@ -13,7 +13,7 @@ from service_common.disconnect import client_gone
 from service_common.errors import InferenceError, ServiceError
 from service_common.schemas import ERROR_RESPONSES, ErrorResponse
 
-from .deps import SettingsDep, SynthesizerDep, WorkerDep
+from .deps import EngineDep, SettingsDep, WorkerDep
 from .encoding import make_encoder
 from .schemas import SpeechRequest, VoiceCard, VoiceList
 from .speech import check_input, encoded_speech, prepend, resolve_voice, voice_aliases
@@ -38,7 +38,7 @@ SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Text to speech (OpenAI-compatible), streamed sentence by sentence",
 )
 async def create_speech(
-    request: Request, body: SpeechRequest, engine: SynthesizerDep, worker: WorkerDep, settings: SettingsDep
+    request: Request, body: SpeechRequest, engine: EngineDep, worker: WorkerDep, settings: SettingsDep
 ) -> StreamingResponse:
     """Speak ``input``; the first sentence's audio is sent before later sentences are synthesised.
 
@@ -81,7 +81,7 @@ async def create_speech(
 
 
 @router.get("/v1/audio/voices", response_model=VoiceList, summary="The voices, plus OpenAI's names mapped to them")
-async def list_voices(engine: SynthesizerDep) -> VoiceList:
+async def list_voices(engine: EngineDep) -> VoiceList:
     return VoiceList(
         data=[VoiceCard(**vars(voice)) for voice in engine.voices()],
         default_voice=engine.default_voice,
