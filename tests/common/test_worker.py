@@ -94,7 +94,6 @@ def test_closing_a_stream_early_stops_and_closes_the_producer() -> None:
     asyncio.run(main())
     assert closed.wait(5)
     assert produced < 50
-    assert worker.pending == 0
     worker.shutdown()
 
 

@@ -76,3 +76,12 @@ def assert_openai_error(response: Any, status_code: int, param: str | None = Non
     if param is not None:
         assert error["param"] == param
     return error
+
+
+def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+    """float32 mono samples at ``from_hz`` -> at ``to_hz``, with FFmpeg's resampler (PyAV), as a recorder would."""
+    frame = av.AudioFrame.from_ndarray(samples.astype(np.float32).reshape(1, -1), format="flt", layout="mono")
+    frame.sample_rate = from_hz
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=to_hz)
+    out = [f.to_ndarray().reshape(-1) for f in [*resampler.resample(frame), *resampler.resample(None)]]
+    return np.concatenate(out).astype(np.float32)

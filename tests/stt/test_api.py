@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from stt_helpers import TRANSCRIPTIONS, assert_openai_error, encode_clip
+from stt_helpers import TRANSCRIPTIONS, assert_openai_error, encode_clip, resample
 
-from service_common.audio import resample
 from stt_service.config import Settings
 from stt_service.main import create_app
 

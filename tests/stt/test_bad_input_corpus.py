@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
-from stt_helpers import OPEN_ACCESS, TRANSCRIPTIONS, assert_openai_error, encode_clip, normalise
+from stt_helpers import OPEN_ACCESS, TRANSCRIPTIONS, assert_openai_error, encode_clip, normalise, resample
 from test_api import tiny_png
 
-from service_common.audio import decode_audio, resample, wav_header
+from service_common.audio import decode_audio, wav_header
 from stt_service.config import Settings
 from stt_service.main import create_app
 

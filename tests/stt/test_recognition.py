@@ -6,9 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from stt_helpers import WER_BOUND, encode_clip, word_error_rate
-
-from service_common.audio import resample
+from stt_helpers import WER_BOUND, encode_clip, resample, word_error_rate
 
 JFK_DURATION_S = 11.0
 

@@ -18,9 +18,6 @@ if TYPE_CHECKING:
 
 WHISPER_SAMPLE_RATE_HZ = 16_000
 
-RESPONSE_FORMATS = ("wav", "pcm", "flac", "mp3", "opus")
-"""Formats ``encode_audio`` can write. wav and pcm can be streamed chunk by chunk."""
-
 MEDIA_TYPES = {
     "wav": "audio/wav",
     "pcm": "audio/pcm",
@@ -101,39 +98,21 @@ def wav_header(sample_rate_hz: int, channels: int = 1, data_bytes: int | None = 
 
 
 def encode_audio(samples: np.ndarray, sample_rate_hz: int, response_format: str) -> bytes:
-    """Encode float32 mono samples in [-1, 1] as a whole file in ``response_format`` (see RESPONSE_FORMATS).
+    """Encode float32 mono samples in [-1, 1] as a whole 16-bit file: ``wav``, ``pcm`` (raw) or ``flac``.
 
-    mp3 and opus are written through libsndfile (bundled with the soundfile wheel); opus is resampled to
-    48 000 Hz, the rate Ogg/Opus requires.
+    The TTS service streams mp3 and opus with PyAV (its ``encoding`` module); FLAC needs the whole audio first
+    (libsndfile, bundled with the soundfile wheel, writes its total length into the header). Raises ValueError for
+    another format.
     """
     if response_format == "pcm":
         return to_pcm16(samples)
     if response_format == "wav":
         pcm = to_pcm16(samples)
         return wav_header(sample_rate_hz, data_bytes=len(pcm)) + pcm
+    if response_format != "flac":
+        raise ValueError(f"cannot encode {response_format!r} in one piece; use wav, pcm or flac")
     import soundfile as sf
 
     buffer = io.BytesIO()
-    if response_format == "flac":
-        sf.write(buffer, samples, sample_rate_hz, format="FLAC", subtype="PCM_16")
-    elif response_format == "mp3":
-        sf.write(buffer, samples, sample_rate_hz, format="MP3", subtype="MPEG_LAYER_III")
-    elif response_format == "opus":
-        sf.write(buffer, resample(samples, sample_rate_hz, 48_000), 48_000, format="OGG", subtype="OPUS")
-    else:
-        raise ValueError(f"unknown response format {response_format!r}")
+    sf.write(buffer, samples, sample_rate_hz, format="FLAC", subtype="PCM_16")
     return buffer.getvalue()
-
-
-def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
-    """Resample float32 mono samples with FFmpeg's resampler (PyAV)."""
-    if from_hz == to_hz or samples.size == 0:
-        return samples
-    import av
-
-    frame = av.AudioFrame.from_ndarray(samples.astype(np.float32).reshape(1, -1), format="flt", layout="mono")
-    frame.sample_rate = from_hz
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=to_hz)
-    out = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)

@@ -31,30 +31,11 @@ class ModelWorker:
 
     def __init__(self, name: str) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._pending = 0
-        self._pending_lock = threading.Lock()
-
-    @property
-    def pending(self) -> int:
-        """Calls queued or running (including streams being consumed)."""
-        return self._pending
-
-    def _enter(self) -> None:
-        with self._pending_lock:
-            self._pending += 1
-
-    def _leave(self) -> None:
-        with self._pending_lock:
-            self._pending -= 1
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Await ``fn(*args, **kwargs)`` executed on the worker thread."""
         loop = asyncio.get_running_loop()
-        self._enter()
-        try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
-        finally:
-            self._leave()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     async def stream(self, make_iterator: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
         """Yield the items of ``make_iterator()``, which is created and consumed on the worker thread.
@@ -89,7 +70,6 @@ class ModelWorker:
                 if close is not None:
                     close()
 
-        self._enter()
         try:
             future = loop.run_in_executor(self._executor, produce)
             while True:
@@ -102,7 +82,6 @@ class ModelWorker:
             await future
         finally:
             stop.set()
-            self._leave()
 
     def shutdown(self) -> None:
         """Stop accepting work; the running call finishes in the background."""

@@ -257,7 +257,6 @@ class ParlerSynthesizer:
         # The streamer's overlap window is hop * (play_steps - num_codebooks) // 6 samples and must not be 0: a
         # zero stride makes it slice [n:-0], i.e. drop every chunk.
         self.play_steps = max(round(chunk_s * self.frame_rate_hz), self._num_codebooks + 1)
-        self._generating: threading.Thread | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, readiness: Readiness | None = None) -> ParlerSynthesizer:
@@ -380,16 +379,6 @@ class ParlerSynthesizer:
             "max_new_tokens": self.max_new_tokens,
         }
 
-    def generate(self, text: str, description: str) -> np.ndarray:
-        """Speak ``text`` (one sentence) in the voice ``description`` asks for, in one call on the calling thread.
-
-        Returns float32 mono samples in [-1, 1] at ``sample_rate_hz`` (possibly a single sample when the model
-        ends at once). No streaming: see ``synthesize``.
-        """
-        with torch.inference_mode():
-            audio = self._model.generate(**self._inputs(text, description))
-        return _to_samples(audio.to(torch.float32).cpu().numpy().reshape(-1))
-
     def synthesize(
         self, text: str, *, voice: str, speed: float = 1.0, instructions: str | None = None
     ) -> Iterator[np.ndarray]:
@@ -424,7 +413,6 @@ class ParlerSynthesizer:
                 streamer.on_finalized_audio(np.zeros(0, dtype=np.float32), stream_end=True)
 
         helper = threading.Thread(target=generate, name="parler-generate", daemon=True)
-        self._generating = helper
         helper.start()
         finished = False
         try:
@@ -436,18 +424,11 @@ class ParlerSynthesizer:
         finally:
             stop.set()
             helper.join()
-            self._generating = None
             if not finished:
                 steps = streamer.token_cache.shape[-1] if streamer.token_cache is not None else 0
                 logger.info("Parler generation stopped early, after %d of at most %d steps", steps, self.max_new_tokens)
         if failure:
             raise failure[0]
-
-    @property
-    def generating(self) -> bool:
-        """True while a helper thread is running ``generate`` (only ever inside ``synthesize``)."""
-        helper = self._generating
-        return helper is not None and helper.is_alive()
 
     def warm_up(self) -> None:
         """One streamed sentence (first CUDA kernels, allocator, the helper thread path) with the default voice."""
