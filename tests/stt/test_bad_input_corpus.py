@@ -121,6 +121,10 @@ ERRORS: dict[str, Case] = {
     "json-document": Case(lambda: b'{"text": "json is not audio"}', 415, "audio_decode_error", "decode"),
     "html-page": Case(lambda: b"<html><body><p>hello</p></body></html>", 415, "audio_decode_error", "decode"),
     "gzip-archive": Case(lambda: gzip.compress(b"hello " * 500), 415, "audio_decode_error", "decode"),
+    # shorter than OpenAI's minimum of 0.1 s (400)
+    "a-single-sample": Case(lambda: wav(JFK[seconds(1.0) : seconds(1.0) + 1]), 400, "audio_too_short", "short"),
+    "wav-of-60-bytes": Case(lambda: wav(JFK[seconds(1.0) : seconds(1.0) + 8]), 400, "audio_too_short", "short"),
+    "silence-of-0.09s": Case(lambda: wav(np.zeros(seconds(0.09), np.float32)), 400, "audio_too_short", "short"),
     # over the limits (413)
     "upload-over-the-byte-limit": Case(lambda: RNG.bytes(MAX_UPLOAD_BYTES + 1), 413, "input_too_large", "limit"),
     "mp3-longer-than-the-limit": Case(  # the header states the duration: refused before decoding
@@ -200,10 +204,9 @@ SILENT: dict[str, Case] = {
     "mains-hum-50hz": Case(
         lambda: wav(at_dbfs(np.sin(2 * np.pi * 50 * np.arange(seconds(5)) / RATE_HZ), -25)), 200, text=""
     ),
-    # too short to hold a word
+    # too short to hold a word, but as long as OpenAI's minimum
     "speech-clip-of-0.1s": Case(lambda: wav(JFK[seconds(1.0) : seconds(1.1)]), 200, text=""),
     "silence-of-0.1s": Case(lambda: wav(np.zeros(seconds(0.1), np.float32)), 200, text=""),
-    "a-single-sample": Case(lambda: wav(JFK[seconds(1.0) : seconds(1.0) + 1]), 200, text=""),
     "nan-and-infinite-samples": Case(nan_wav, 200, text=""),
 }
 
@@ -247,7 +250,8 @@ def test_bad_input_gets_a_clear_answer_and_the_service_stays_ready(limited: Test
 
 
 def test_the_corpus_counts() -> None:
-    assert (len(ERRORS), len(SILENT), len(SPEECH)) == (27, 11, 4)
+    assert (len(ERRORS), len(SILENT), len(SPEECH)) == (30, 10, 4)
+    assert len(ERRORS["wav-of-60-bytes"].payload()) == 60  # a 44-byte header and 8 samples
 
 
 def test_silence_and_noise_cost_little(limited: TestClient) -> None:

@@ -21,6 +21,10 @@ from .engine import Transcriber
 
 logger = logging.getLogger(__name__)
 
+MIN_AUDIO_DURATION_S = 0.1
+"""OpenAI's shortest accepted audio (s); shorter audio gets 400 ``audio_too_short``."""
+RESAMPLING_SLACK_S = 0.001
+"""Resampling to 16 kHz may shorten a clip by a sample or two: a 0.1 s clip at another rate still counts as 0.1 s."""
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 EngineDep = Annotated[Transcriber, Depends(ready_engine)]
@@ -56,9 +60,10 @@ async def read_audio_upload(
 ) -> DecodedAudio:
     """Read, bound and decode the uploaded file.
 
-    Raises EmptyInput (400) for zero bytes, InputTooLarge (413) above the byte or duration limit,
-    AudioDecodeError (415) when the bytes are not decodable audio. Decoding runs in a thread, off the event
-    loop, and not on the model's worker, so it overlaps with another request's inference.
+    Raises EmptyInput (400) for zero bytes, InvalidRequest ``audio_too_short`` (400) below 0.1 s, InputTooLarge
+    (413) above the byte or duration limit, AudioDecodeError (415) when the bytes are not decodable audio. Decoding
+    runs in a thread, off the event loop, and not on the model's worker, so it overlaps with another request's
+    inference.
     """
     limit = settings.max_upload_bytes
     if file.size is not None and file.size > limit:
@@ -82,6 +87,12 @@ async def read_audio_upload(
         )
     if audio.samples.size == 0:
         raise EmptyInput("the file contains no audio samples", param="file")
+    if audio.duration_s + RESAMPLING_SLACK_S < MIN_AUDIO_DURATION_S:
+        raise InvalidRequest(
+            f"the audio is too short ({audio.duration_s:.3f} s); the minimum is {MIN_AUDIO_DURATION_S} s",
+            code="audio_too_short",
+            param="file",
+        )
     return audio
 
 
