@@ -22,7 +22,7 @@ from voice_agent.playback import pcm_to_wav, queued_player_html
 
 STAGES = {  # timing key -> (label, colour of its segment in the bar); together they make up voice-to-voice
     "stt_ms": ("STT", "#4e79a7"),
-    "llm_first_sentence_ms": ("LLM first sentence", "#f28e2b"),
+    "llm_first_phrase_ms": ("LLM first phrase", "#f28e2b"),
     "tts_ttfa_ms": ("TTS first audio", "#59a14f"),
 }
 LANGUAGES = ["auto", "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh", "ja"]

@@ -14,22 +14,17 @@ from pathlib import Path
 
 from .clients import StageError
 from .config import FrontendSettings
-from .pipeline import Pipeline, TurnOptions, TurnResult
+from .pipeline import Pipeline, TurnOptions
 
 TIMING_LABELS = {
     "stt_ms": "STT",
     "llm_ttft_ms": "LLM first token",
-    "llm_first_sentence_ms": "LLM first sentence",
+    "llm_first_phrase_ms": "LLM first phrase",
     "llm_total_ms": "LLM total",
     "tts_ttfa_ms": "TTS first audio",
     "voice_to_voice_ms": "voice-to-voice",
     "total_ms": "turn total",
 }
-
-
-def write_wav(path: Path, result: TurnResult) -> None:
-    """Write the reply's PCM16 mono audio as a WAV file at its native sample rate."""
-    path.write_bytes(result.wav_bytes())
 
 
 def format_timings(timings: dict[str, float | None]) -> str:
@@ -69,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.close()
 
     if args.out is not None and result.pcm:
-        write_wav(args.out, result)
+        args.out.write_bytes(result.wav_bytes())
     timings = result.timings.as_dict()
     if args.json:
         report = {

@@ -1,28 +1,35 @@
-"""Typed HTTP clients for the three OpenAI-shaped services (httpx, explicit timeouts).
+"""Clients for the three OpenAI-shaped services, built on the official ``openai`` package.
 
 Any OpenAI-compatible server can stand behind a URL: faster-whisper servers such as speaches for STT,
 llama.cpp's server or vLLM for the LLM, any ``/v1/audio/speech`` server for TTS. Every failure becomes a
 ``StageError`` naming the stage, the service URL and what went wrong, so the caller can show it and keep the
 conversation.
+
+Retries are the ``openai`` client's own (``max_retries``, exponential backoff): a request is tried again only
+while no response has begun (connection refused, timeout, 408/409/429/5xx), so a half-streamed reply or speech
+is never replayed: a failure after the first bytes is reported as ``cut``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, cast
 
-import httpx
-from httpx_sse import SSEError, connect_sse
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+import httpx2
+import openai
+from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 Stage = Literal["stt", "llm", "tts"]
 FailureKind = Literal["unreachable", "timeout", "rejected", "not_ready", "server_error", "cut"]
 
 OPENAI_PCM_SAMPLE_RATE_HZ = 24_000
 """OpenAI's speech endpoint sends ``pcm`` at 24 kHz with no header; ours says its rate in ``X-Sample-Rate``."""
+
+NO_KEY = "sk-no-key-required"
+"""The bearer sent to a service that has no key configured (the openai client always sends one)."""
 
 STAGE_NAMES = {"stt": "speech recognition (STT)", "llm": "reply generation (LLM)", "tts": "speech synthesis (TTS)"}
 
@@ -39,63 +46,41 @@ Message = dict[str, str]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
 
 
-def _server_message(response: httpx.Response) -> str:
-    try:
-        body = json.loads(response.read())
-        return str(body["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return response.text[:300] or response.reason_phrase
+def _status_kind(status: int) -> FailureKind:
+    return "rejected" if status < 500 else ("not_ready" if status == 503 else "server_error")
+
+
+def _server_message(err: openai.APIStatusError) -> str:
+    body = err.body
+    if isinstance(body, dict):  # the client hands over the body's "error" object when there is one
+        return str(body.get("message") or body.get("error", {}).get("message") or body)
+    return str(body or err.message)[:300]
 
 
 @contextmanager
-def _failures_as_stage_errors(stage: Stage, url: str) -> Iterator[None]:
-    """Translate httpx failures into StageError for ``stage``."""
+def _failures_as_stage_errors(stage: Stage, url: str, *, streaming: bool = False) -> Iterator[None]:
+    """Translate the openai client's failures into StageError for ``stage``.
+
+    With ``streaming=True`` the response has begun: a broken connection is a ``cut``, not ``unreachable``.
+    """
     try:
         yield
-    except httpx.ConnectError as err:
-        raise StageError(stage, url, "unreachable", f"cannot connect ({err})") from err
-    except httpx.TimeoutException as err:
+    except openai.APITimeoutError as err:
+        raise StageError(stage, url, "timeout", "no answer in time") from err
+    except openai.APIConnectionError as err:
+        cause = err.__cause__ or err
+        if streaming:
+            raise StageError(stage, url, "cut", f"the connection broke mid-response ({cause})") from err
+        raise StageError(stage, url, "unreachable", f"cannot connect ({cause})") from err
+    except openai.APIStatusError as err:
+        status = err.status_code
+        raise StageError(stage, url, _status_kind(status), f"HTTP {status}: {_server_message(err)}") from err
+    except openai.APIError as err:  # an error event inside a stream
+        raise StageError(stage, url, "cut", err.message) from err
+    except httpx2.TimeoutException as err:  # raw response bytes (speech) come straight from the transport
         raise StageError(stage, url, "timeout", f"no answer in time ({type(err).__name__})") from err
-    except httpx.HTTPStatusError as err:
-        status = err.response.status_code
-        kind: FailureKind = "rejected" if status < 500 else ("not_ready" if status == 503 else "server_error")
-        raise StageError(stage, url, kind, f"HTTP {status}: {_server_message(err.response)}") from err
-    except (httpx.RemoteProtocolError, httpx.ReadError, SSEError) as err:
+    except httpx2.HTTPError as err:
         raise StageError(stage, url, "cut", f"the connection broke mid-response ({err})") from err
-    except httpx.HTTPError as err:
-        raise StageError(stage, url, "server_error", str(err)) from err
-
-
-RETRYABLE: frozenset[FailureKind] = frozenset({"unreachable", "not_ready"})
-"""Failures that happened before the server did any work: safe to try again."""
-
-
-def _is_retryable(err: BaseException) -> bool:
-    return isinstance(err, StageError) and err.kind in RETRYABLE
-
-
-def retrying(attempts: int = 3) -> Retrying:
-    """Retry a request that failed before the server did any work (refused, 503), with exponential backoff.
-
-    Used for whole requests (transcription, speech) and for the opening of a stream, never for a stream that
-    has already delivered data: a half-streamed reply is reported as cut, not silently replayed.
-    """
-    return Retrying(
-        retry=retry_if_exception(_is_retryable),
-        stop=stop_after_attempt(attempts),
-        wait=wait_exponential(multiplier=0.25, max=2.0),
-        reraise=True,
-    )
-
-
-def _client(base_url: str, connect_timeout_s: float, read_timeout_s: float, api_key: str | None) -> httpx.Client:
-    # retries= covers connection failures only, which are always safe to retry
-    return httpx.Client(
-        base_url=base_url,
-        timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
-        transport=httpx.HTTPTransport(retries=2),
-        headers={"Authorization": f"Bearer {api_key}"} if api_key else None,
-    )
 
 
 @dataclass(frozen=True)
@@ -108,7 +93,7 @@ class ServiceStatus:
 
 
 class _ServiceClient:
-    stage: Stage
+    """One service: ``base_url`` without ``/v1``; the openai client talks to ``<base_url>/v1``."""
 
     def __init__(
         self,
@@ -118,90 +103,89 @@ class _ServiceClient:
         connect_timeout_s: float = 3.0,
         read_timeout_s: float = 120.0,
         api_key: str | None = None,
+        max_retries: int = 2,
+        http_client: httpx2.Client | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self._http = _client(self.base_url, connect_timeout_s, read_timeout_s, api_key)
+        # without a key, a placeholder (servers without keys ignore it), never OPENAI_API_KEY: a user's OpenAI
+        # key must not reach another server
+        self.openai = OpenAI(
+            base_url=f"{self.base_url}/v1",
+            api_key=api_key or NO_KEY,
+            timeout=httpx2.Timeout(read_timeout_s, connect=connect_timeout_s),
+            max_retries=max_retries,
+            http_client=http_client,
+        )
+
+    def _get_json(self, path: str, timeout_s: float) -> Any:
+        """GET ``<base_url><path>`` once (no retries) and return its JSON; raises the openai client's errors."""
+        return self.openai.get(
+            f"{self.base_url}{path}", cast_to=object, options={"timeout": timeout_s, "max_retries": 0}
+        )
 
     def status(self) -> ServiceStatus:
         """Probe ``/ready`` (falls back to ``/v1/models`` for servers without it); never raises."""
         try:
-            response = self._http.get("/ready", timeout=2.0)
-            if response.status_code == 404:
-                models = self._http.get("/v1/models", timeout=2.0)
-                models.raise_for_status()
-                data = models.json().get("data") or [{}]
-                return ServiceStatus("ready", data[0].get("id"))
-            body = response.json()
-            return ServiceStatus(body.get("status", "ready"), body.get("model"), body.get("detail"))
-        except (httpx.HTTPError, ValueError):
+            body = self._get_json("/ready", 2.0)
+        except openai.NotFoundError:
+            try:
+                data = self.openai.with_options(timeout=2.0, max_retries=0).models.list().data
+            except openai.OpenAIError:
+                return ServiceStatus("down")
+            return ServiceStatus("ready", data[0].id if data else None)
+        except openai.APIStatusError as err:  # 503 while loading or downloading, with the same body
+            body = err.body if isinstance(err.body, dict) else {}
+            return ServiceStatus(body.get("status", "down"), body.get("model"), body.get("detail"))
+        except openai.OpenAIError:
             return ServiceStatus("down")
+        if not isinstance(body, dict):
+            return ServiceStatus("ready")
+        return ServiceStatus(body.get("status", "ready"), body.get("model"), body.get("detail"))
 
     def close(self) -> None:
-        self._http.close()
+        self.openai.close()
 
 
 class SttClient(_ServiceClient):
     """``POST /v1/audio/transcriptions``: audio bytes in any container -> transcript text."""
 
-    stage: Stage = "stt"
-
     def transcribe(self, audio: bytes, *, filename: str = "audio.wav", language: str | None = None) -> str:
         """Transcribe one recording; raises StageError."""
-        data = {"model": self.model, "response_format": "json"}
-        if language:
-            data["language"] = language
-        for attempt in retrying():
-            with attempt, _failures_as_stage_errors("stt", self.base_url):
-                response = self._http.post("/v1/audio/transcriptions", data=data, files={"file": (filename, audio)})
-                response.raise_for_status()
-                return str(response.json()["text"]).strip()
-        raise AssertionError("unreachable: retrying() re-raises the last error")
+        with _failures_as_stage_errors("stt", self.base_url):
+            transcription = self.openai.audio.transcriptions.create(
+                file=(filename, audio),
+                model=self.model,
+                language=language or openai.omit,
+                response_format="json",
+            )
+        return transcription.text.strip()
 
 
 class LlmClient(_ServiceClient):
-    """``POST /v1/chat/completions`` with ``stream: true``: yields the reply's text deltas."""
-
-    stage: Stage = "llm"
+    """``POST /v1/chat/completions`` with ``stream=True``: yields the reply's text deltas."""
 
     def stream_chat(self, messages: Sequence[Message], *, max_tokens: int, temperature: float) -> Iterator[str]:
         """Yield content deltas as the server generates them.
 
-        Raises StageError; kind ``cut`` when the stream ends without a ``finish_reason`` (a server that
-        dropped the stream) or with an error event.
+        Raises StageError; kind ``cut`` when the stream breaks, carries an error event, or ends without a
+        ``finish_reason`` (a server that dropped the stream, as llama-cpp-python's own server does under load).
         """
-        body = {
-            "model": self.model,
-            "messages": list(messages),
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stream": True,
-        }
-        # a refused or 503 request is tried again; once deltas have flowed, a failure is reported as a cut
-        for attempt in retrying():
-            with attempt:
-                yield from self._stream_once(body)
-
-    def _stream_once(self, body: dict) -> Iterator[str]:
+        with _failures_as_stage_errors("llm", self.base_url):
+            stream = self.openai.chat.completions.create(
+                model=self.model,
+                messages=cast("list[ChatCompletionMessageParam]", list(messages)),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+            )
         finish_reason: str | None = None
-        with (
-            _failures_as_stage_errors("llm", self.base_url),
-            connect_sse(self._http, "POST", "/v1/chat/completions", json=body) as source,
-        ):
-            if source.response.is_error:
-                source.response.read()
-                source.response.raise_for_status()
-            for event in source.iter_sse():
-                if event.data.strip() == "[DONE]":
-                    break
-                chunk = json.loads(event.data)
-                if "error" in chunk:
-                    raise StageError("llm", self.base_url, "cut", str(chunk["error"].get("message", chunk)))
-                for choice in chunk.get("choices", []):
-                    delta = (choice.get("delta") or {}).get("content")
-                    if delta:
-                        yield delta
-                    finish_reason = choice.get("finish_reason") or finish_reason
+        with stream, _failures_as_stage_errors("llm", self.base_url, streaming=True):
+            for chunk in stream:
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        yield choice.delta.content
+                    finish_reason = choice.finish_reason or finish_reason
         if finish_reason is None:
             raise StageError("llm", self.base_url, "cut", "the reply stream ended without a finish_reason")
 
@@ -217,39 +201,35 @@ class PcmChunk:
 class TtsClient(_ServiceClient):
     """``POST /v1/audio/speech`` with ``response_format: pcm``: yields PCM chunks as they are synthesised."""
 
-    stage: Stage = "tts"
-
     def stream_pcm(self, text: str, *, voice: str, speed: float = 1.0) -> Iterator[PcmChunk]:
-        """Yield PCM16 chunks of ``text`` spoken by ``voice`` as they arrive; raises StageError."""
-        body = {"model": self.model, "input": text, "voice": voice, "response_format": "pcm", "speed": speed}
-        for attempt in retrying():
-            with attempt:
-                yield from self._stream_once(body)
+        """Yield PCM16 chunks of ``text`` spoken by ``voice`` as they arrive; raises StageError.
 
-    def _stream_once(self, body: dict) -> Iterator[PcmChunk]:
-        with (
-            _failures_as_stage_errors("tts", self.base_url),
-            self._http.stream("POST", "/v1/audio/speech", json=body) as response,
-        ):
-            if response.is_error:
-                response.read()
-                response.raise_for_status()
-            rate = int(response.headers.get("x-sample-rate", OPENAI_PCM_SAMPLE_RATE_HZ))
-            carry = b""
-            for data in response.iter_bytes():
-                data = carry + data
-                cut = len(data) - len(data) % 2  # never split a 16-bit sample across chunks
-                carry = data[cut:]
-                if cut:
-                    yield PcmChunk(data[:cut], rate)
+        The sample rate comes from the response's ``X-Sample-Rate`` header (OpenAI's 24 kHz without it).
+        """
+        with ExitStack() as stack:
+            with _failures_as_stage_errors("tts", self.base_url):
+                response = stack.enter_context(
+                    self.openai.audio.speech.with_streaming_response.create(
+                        model=self.model, input=text, voice=voice, response_format="pcm", speed=speed
+                    )
+                )
+            with _failures_as_stage_errors("tts", self.base_url, streaming=True):
+                rate = int(response.headers.get("x-sample-rate", OPENAI_PCM_SAMPLE_RATE_HZ))
+                carry = b""
+                for data in response.iter_bytes():
+                    data = carry + data
+                    cut = len(data) - len(data) % 2  # never split a 16-bit sample across chunks
+                    carry = data[cut:]
+                    if cut:
+                        yield PcmChunk(data[:cut], rate)
 
     def voices(self) -> list[str]:
         """Voice ids from ``GET /v1/audio/voices`` (the default first), then OpenAI's aliases; [] if unavailable."""
         try:
-            response = self._http.get("/v1/audio/voices", timeout=3.0)
-            response.raise_for_status()
-            body = response.json()
-        except (httpx.HTTPError, ValueError):
+            body = self._get_json("/v1/audio/voices", 3.0)
+        except openai.OpenAIError:
+            return []
+        if not isinstance(body, dict):
             return []
         ids = [str(card["id"]) for card in body.get("data", []) if "id" in card]
         return ids + [alias for alias in body.get("aliases", {}) if alias not in ids]

@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .text import FIRST_PHRASE_MIN_WORDS
+
 
 class FrontendSettings(BaseSettings):
     """Where the services are and how a turn is run; any OpenAI-compatible server can fill a slot."""
@@ -29,14 +31,22 @@ class FrontendSettings(BaseSettings):
     )
     temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="LLM sampling temperature.")
     max_tokens: int = Field(default=160, ge=1, le=4096, description="Longest reply, in tokens.")
-    first_clause_min_words: int = Field(
-        default=4,
+    first_phrase_min_words: int = Field(
+        default=FIRST_PHRASE_MIN_WORDS,
         ge=0,
         le=50,
         description=(
-            "Speak the reply's first phrase (up to a comma, colon, semicolon or dash, or up to a word such as "
-            "'that', 'because' or 'but') as soon as it has this many words, instead of waiting for the whole first "
-            "sentence; 0 = always wait for the sentence."
+            "Send the reply's first phrase to TTS at its first clause mark (comma, semicolon, colon, dash) once it "
+            "has this many words, instead of waiting for the whole first sentence; 0 = always wait for the sentence."
+        ),
+    )
+    max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description=(
+            "Retries of a request that got no response yet (refused, timed out, 408/409/429/5xx), with exponential "
+            "backoff; a reply or speech already streaming is never replayed."
         ),
     )
     connect_timeout_s: float = Field(default=3.0, gt=0, le=60, description="TCP connect timeout per request (s).")

@@ -1,15 +1,16 @@
-"""One conversational turn: recorded audio -> STT -> streamed LLM reply -> TTS per sentence, in order.
+"""One conversational turn: recorded audio -> STT -> streamed LLM reply -> TTS per piece, in order.
 
-The stages overlap: each sentence of the reply goes to TTS the moment the LLM finishes it, on a separate
-thread, while the LLM keeps writing; so the first reply audio exists long before the reply is complete.
+The stages overlap: the reply's first phrase, then each sentence, goes to TTS the moment the LLM finishes it
+(``voice_agent.text.SentenceBuffer``), on a separate thread, while the LLM keeps writing; so the first reply audio
+exists long before the reply is complete.
 ``Pipeline.turn`` is a generator of events that the Streamlit page and the command line both consume.
 
 Timings, all in milliseconds from clocks on this side of the network:
 - ``stt_ms``: the transcription request, upload to answer.
 - ``llm_ttft_ms``: LLM request sent -> first reply text (time to first token).
-- ``llm_first_sentence_ms``: LLM request sent -> the first sentence complete and handed to TTS.
+- ``llm_first_phrase_ms``: LLM request sent -> the first phrase complete and handed to TTS.
 - ``llm_total_ms``: LLM request sent -> end of the reply stream.
-- ``tts_ttfa_ms``: first sentence sent to TTS -> its first audio bytes (time to first audio).
+- ``tts_ttfa_ms``: first phrase sent to TTS -> its first audio bytes (time to first audio).
 - ``voice_to_voice_ms``: the user's audio available -> first reply audio available (the number users feel).
 - ``total_ms``: the user's audio available -> the last reply audio received.
 """
@@ -21,14 +22,16 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 from pydantic import SecretStr
 
-from service_common.audio import wav_header
-from service_common.text import SentenceBuffer
-
+from .audio import pcm_to_wav
 from .clients import LlmClient, Message, StageError, SttClient, TtsClient
 from .config import FrontendSettings
+from .text import FIRST_PHRASE_MIN_WORDS, SentenceBuffer
+
+Client = TypeVar("Client", SttClient, LlmClient, TtsClient)
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class TurnOptions:
     system_prompt: str | None = None
     temperature: float = 0.7
     max_tokens: int = 160
-    first_clause_min_words: int = 4
+    first_phrase_min_words: int = FIRST_PHRASE_MIN_WORDS
 
     @classmethod
     def from_settings(cls, settings: FrontendSettings) -> TurnOptions:
@@ -50,7 +53,7 @@ class TurnOptions:
             system_prompt=settings.system_prompt,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
-            first_clause_min_words=settings.first_clause_min_words,
+            first_phrase_min_words=settings.first_phrase_min_words,
         )
 
 
@@ -60,7 +63,7 @@ class TurnTimings:
 
     stt_ms: float | None = None
     llm_ttft_ms: float | None = None
-    llm_first_sentence_ms: float | None = None
+    llm_first_phrase_ms: float | None = None
     llm_total_ms: float | None = None
     tts_ttfa_ms: float | None = None
     voice_to_voice_ms: float | None = None
@@ -113,7 +116,7 @@ class TurnResult:
         """The whole reply as a 16-bit mono WAV file (empty bytes when the reply had no audio)."""
         if not self.pcm or not self.sample_rate_hz:
             return b""
-        return wav_header(self.sample_rate_hz, data_bytes=len(self.pcm)) + self.pcm
+        return pcm_to_wav(self.pcm, self.sample_rate_hz)
 
 
 @dataclass(frozen=True)
@@ -186,15 +189,20 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: FrontendSettings) -> Pipeline:
-        timeouts = {"connect_timeout_s": settings.connect_timeout_s, "read_timeout_s": settings.read_timeout_s}
-
-        def key(secret: SecretStr | None) -> str | None:
-            return secret.get_secret_value() if secret else None
+        def client(kind: type[Client], url: str, model: str, api_key: SecretStr | None) -> Client:
+            return kind(
+                url,
+                model=model,
+                api_key=api_key.get_secret_value() if api_key else None,
+                connect_timeout_s=settings.connect_timeout_s,
+                read_timeout_s=settings.read_timeout_s,
+                max_retries=settings.max_retries,
+            )
 
         return cls(
-            SttClient(settings.stt_url, model=settings.stt_model, api_key=key(settings.stt_api_key), **timeouts),
-            LlmClient(settings.llm_url, model=settings.llm_model, api_key=key(settings.llm_api_key), **timeouts),
-            TtsClient(settings.tts_url, model=settings.tts_model, api_key=key(settings.tts_api_key), **timeouts),
+            client(SttClient, settings.stt_url, settings.stt_model, settings.stt_api_key),
+            client(LlmClient, settings.llm_url, settings.llm_model, settings.llm_api_key),
+            client(TtsClient, settings.tts_url, settings.tts_model, settings.tts_api_key),
         )
 
     def close(self) -> None:
@@ -240,11 +248,11 @@ class Pipeline:
         sentences: list[str] = []
         audio_parts: dict[int, ReplyAudio] = {}
         reply_parts: list[str] = []
-        buffer = SentenceBuffer(first_clause_min_words=options.first_clause_min_words or None)
+        buffer = SentenceBuffer(options.language, first_phrase_min_words=options.first_phrase_min_words)
 
         def queue_sentences(found: list[str]) -> None:
-            if found and timings.llm_first_sentence_ms is None:
-                timings.llm_first_sentence_ms = _ms_since(llm_start)
+            if found and timings.llm_first_phrase_ms is None:
+                timings.llm_first_phrase_ms = _ms_since(llm_start)
             for sentence in found:
                 speech.say(len(sentences), sentence)
                 sentences.append(sentence)

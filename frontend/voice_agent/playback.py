@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import json
 
-from service_common.audio import wav_header
+from .audio import pcm_to_wav
+
+__all__ = ["pcm_to_wav", "queued_player_html"]
 
 _SCRIPT = """
 <script>
@@ -47,11 +49,6 @@ _SCRIPT = """
 })();
 </script>
 """
-
-
-def pcm_to_wav(pcm: bytes, sample_rate_hz: int) -> bytes:
-    """PCM16 mono bytes -> a complete WAV file."""
-    return wav_header(sample_rate_hz, data_bytes=len(pcm)) + pcm
 
 
 def queued_player_html(wav: bytes, *, turn: int, index: int) -> str:

@@ -10,10 +10,18 @@ import argparse
 import sys
 import threading
 import time
-
-import httpx
+import urllib.error
+import urllib.request
 
 from .config import FrontendSettings
+
+
+def _answers_200(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def wait_until_ready(urls: dict[str, str], *, timeout_s: float = 600.0, poll_s: float = 0.5) -> dict[str, float]:
@@ -23,22 +31,16 @@ def wait_until_ready(urls: dict[str, str], *, timeout_s: float = 600.0, poll_s: 
     """
     start = time.monotonic()
     ready_after: dict[str, float] = {}
-    with httpx.Client(timeout=2.0) as client:
-        while len(ready_after) < len(urls):
-            for name, url in urls.items():
-                if name in ready_after:
-                    continue
-                try:
-                    if client.get(url).status_code == 200:
-                        ready_after[name] = time.monotonic() - start
-                except httpx.HTTPError:
-                    pass
-            if len(ready_after) == len(urls):
-                break
-            if time.monotonic() - start > timeout_s:
-                missing = sorted(set(urls) - set(ready_after))
-                raise TimeoutError(f"not ready after {timeout_s:.0f} s: {', '.join(missing)}")
-            time.sleep(poll_s)
+    while len(ready_after) < len(urls):
+        for name, url in urls.items():
+            if name not in ready_after and _answers_200(url):
+                ready_after[name] = time.monotonic() - start
+        if len(ready_after) == len(urls):
+            break
+        if time.monotonic() - start > timeout_s:
+            missing = sorted(set(urls) - set(ready_after))
+            raise TimeoutError(f"not ready after {timeout_s:.0f} s: {', '.join(missing)}")
+        time.sleep(poll_s)
     return ready_after
 
 
