@@ -1,4 +1,5 @@
-"""service_common.hub against a fake hub: progress while downloading, the cache afterwards, clear errors.
+"""service_common.hub against a fake hub: our configuration of snapshot_download (progress through its tqdm_class,
+the cache first, one-line errors), not the library's HTTP.
 
 Runs in the STT venv (huggingface_hub 2.x); the Parler tier exercises the same code with huggingface_hub 0.36.
 """
@@ -21,7 +22,7 @@ from service_common.hub import HubDownloadError, fetch_snapshot
 REPO_ID = "acme/tiny-model"
 MODEL_BYTES = 4_000_000
 CHUNK_BYTES = 256 * 1024
-PROGRESS_LINE = re.compile(r"acme/tiny-model: +\d+% \([\d.]+ of [\d.]+ MB\) at [\d.]+ MB/s")
+PROGRESS_LINE = re.compile(r"acme/tiny-model: +\d+% \([\d.]+ of [\d.]+ MB at [\d.]+ MB/s\)")
 
 
 class RecordingReadiness(Readiness):
@@ -89,8 +90,8 @@ def test_a_download_reports_rising_progress_to_readiness_and_the_log(
     messages = [record.getMessage() for record in caplog.records]
     progress_lines = [message for message in messages if PROGRESS_LINE.search(message)]
     assert len(progress_lines) >= 3, messages
-    assert any("100% (4.0 of 4.0 MB)" in line for line in progress_lines)
-    assert any(re.search(r"downloaded 4\.0 MB in [\d.]+ s \([\d.]+ MB/s\)", message) for message in messages)
+    assert any("100% (4.0 of 4.0 MB at" in line for line in progress_lines)
+    assert any(re.search(r"downloaded 4\.0 of 4\.0 MB at [\d.]+ MB/s", message) for message in messages)
     assert ("GET", f"/{REPO_ID}/resolve/{repo.commit}/README.md") not in fake_hub.requests
 
 
@@ -103,7 +104,9 @@ def test_a_cached_snapshot_is_used_with_the_hub_gone_and_offline_mode_on(
     assert len(fake_hub.requests) == served
 
     fake_hub.stop()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     readiness = RecordingReadiness()
     assert fetch(fake_hub, tmp_path, readiness=readiness) == snapshot
     assert readiness.readings == [], "nothing to download, nothing reported"
@@ -123,7 +126,10 @@ def test_an_interrupted_download_fetches_only_what_is_missing(
 
 
 def test_an_unknown_repo_is_a_one_line_error(fake_hub: FakeHub, tmp_path: Path) -> None:
-    with pytest.raises(HubDownloadError, match=r"TEST_MODEL 'acme/tiny-model': no such model repo on http") as error:
+    with pytest.raises(
+        HubDownloadError,
+        match=r"TEST_MODEL acme/tiny-model: neither in .* nor downloadable: RepositoryNotFoundError: .*Not Found",
+    ) as error:
         fetch(fake_hub, tmp_path)
     assert "\n" not in str(error.value)
 
@@ -131,31 +137,24 @@ def test_an_unknown_repo_is_a_one_line_error(fake_hub: FakeHub, tmp_path: Path) 
 def test_an_unreachable_hub_is_a_one_line_error(repo: FakeRepo, tmp_path: Path) -> None:
     hub = FakeHub({REPO_ID: repo}).start()
     hub.stop()
-    with pytest.raises(HubDownloadError, match=r"is not in the cache and http://127\.0\.0\.1:\d+ cannot be reached"):
+    with pytest.raises(HubDownloadError, match=r"neither in .* nor downloadable: .*(Connect|Connection)"):
         fetch(hub, tmp_path)
 
 
 def test_offline_mode_without_a_cache_never_calls_the_hub(
     fake_hub: FakeHub, repo: FakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(HubDownloadError, match=r"is not in .* and HF_HUB_OFFLINE is set"):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read from the environment once, at import
+    with pytest.raises(HubDownloadError, match=r"nor downloadable: OfflineModeIsEnabled: .*HF_HUB_OFFLINE"):
         fetch(fake_hub, tmp_path)
     assert fake_hub.requests == []
 
 
-def test_patterns_that_select_nothing_name_the_repo_files(fake_hub: FakeHub, repo: FakeRepo, tmp_path: Path) -> None:
-    with pytest.raises(HubDownloadError, match=r"no file matches \['\*\.gguf'\] \(the repo has: README\.md, config"):
+def test_patterns_that_select_nothing_are_an_error(fake_hub: FakeHub, repo: FakeRepo, tmp_path: Path) -> None:
+    with pytest.raises(HubDownloadError, match=r"lacks files the service needs \(\['\*\.gguf'\]\)"):
         fetch(fake_hub, tmp_path, allow_patterns=["*.gguf"])
-
-
-def test_check_files_refuses_a_selection_before_any_download(fake_hub: FakeHub, repo: FakeRepo, tmp_path: Path) -> None:
-    def only_one(names: list[str]) -> None:
-        raise ValueError(f"{len(names)} files")
-
-    with pytest.raises(ValueError, match="3 files"):
-        fetch(fake_hub, tmp_path, check_files=only_one)
-    assert not [path for _, path in fake_hub.requests if "/resolve/" in path]
 
 
 def test_stopping_the_service_abandons_a_download(fake_hub: FakeHub, repo: FakeRepo, tmp_path: Path) -> None:

@@ -156,8 +156,8 @@ def test_a_download_that_breaks_after_serving_began_exits_with_status_3(fake_hub
     assert any(reading.status_code == 503 and reading.body["status"] == "downloading" for reading in service.readings)
     errors = [line for line in log.splitlines() if " ERROR " in line]
     assert len(errors) == 1, log
-    assert "TEST_MODEL 'acme/breaks': the download into" in errors[0]
-    assert "start again to fetch what is missing" in errors[0]
+    assert "TEST_MODEL acme/breaks: neither in" in errors[0]
+    assert "nor downloadable" in errors[0] and "model.bin" in errors[0]
     assert "Traceback" not in log
 
 
@@ -175,5 +175,5 @@ def test_an_unknown_repo_exits_with_status_3_and_one_line(fake_hub: FakeHub, tmp
     log = service.log()
     assert status == 3, log
     errors = [line for line in log.splitlines() if " ERROR " in line]
-    assert len(errors) == 1 and "no such model repo" in errors[0], log
+    assert len(errors) == 1 and "Repository Not Found" in errors[0], log
     assert "Traceback" not in log

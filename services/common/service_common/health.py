@@ -21,8 +21,8 @@ class Readiness:
     """Mutable readiness of one service's model, kept on ``app.state.readiness``.
 
     The lifespan moves it ``loading`` -> (``downloading`` ->) ``ready`` only after a warm-up inference,
-    or to ``failed`` with a detail. A hub download (``service_common.hub``) updates ``progress`` from the loading
-    thread; a single float or string assignment is atomic, so ``/ready`` reads it without a lock.
+    or to ``failed`` with a detail. A hub download (``service_common.hub``) updates ``progress`` from huggingface_hub's
+    download threads; a single float or string assignment is atomic, so ``/ready`` reads it without a lock.
     """
 
     model_id: str | None = None
@@ -35,7 +35,8 @@ class Readiness:
     """Set when the service shuts down before the model is ready: a download in progress gives up."""
 
     def mark_downloading(self, progress: float) -> None:
-        """A hub download is under way; ``progress`` is the fraction of its bytes on disk, 0 to 1."""
+        """A hub download is under way; ``progress`` is the fraction done, 0 to 1 (of its bytes; of its files with
+        huggingface_hub 0.36)."""
         self.progress = min(max(progress, 0.0), 1.0)  # before the state: a reader never sees downloading + None
         self.state = "downloading"
 

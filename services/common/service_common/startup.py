@@ -1,18 +1,16 @@
 """Loading a service's model from its lifespan without holding the server back during a hub download.
 
-A model that is on disk (embedded, a local path, a complete hub cache) loads before the server starts listening,
-as it always did. A model that must be downloaded first lets the server start as soon as the download begins, so
-``/health`` answers and ``/ready`` reports ``{"status": "downloading", "progress": 0.42}`` (503) while it runs;
-model routes answer 503 ``model_not_ready`` until the model is loaded and warmed up.
+A model on disk (embedded, a local path, a complete hub cache) loads before the server listens. A download lets it
+listen as soon as it begins: ``/ready`` answers 503 ``{"status": "downloading", "progress": 0.42}`` and model
+routes 503 ``model_not_ready`` until the model is loaded and warmed up.
 
-A failure, before or after the server started listening (no such repo, no network, the download breaks, the model
-does not load), ends the process with status 3, the status uvicorn uses for a failed start-up, right after the
-service logged why in one line. It calls ``os._exit`` once the log is flushed: uvicorn has no public way for an
-application to stop the server with an error status once it is serving (raising SystemExit in the event loop
-exits with 3 too, but makes uvicorn log a traceback of its cancelled lifespan task, as a failing lifespan does
-before serving), and there is nothing to release: no model was loaded, and every model route answered 503. When
-the app runs on a helper thread instead of a server's main thread (Starlette's TestClient), the process is the
-host's: the error is raised from the lifespan as before, or, once serving, ``/ready`` answers ``failed``.
+A failure (no such repo, no network, a broken download, a model that does not load) ends the process with status
+3, uvicorn's status for a failed start-up, once the service logged why in one line. Once serving, that is
+``os._exit`` after flushing the log, because uvicorn (0.54) lets an application stop it only by a signal: a
+SIGTERM to itself shuts down cleanly but is raised again at the end (status 143, not 3), and a SystemExit raised
+in the loop or the lifespan exits with 3 but logs a traceback. Nothing is lost: no model was loaded, and the next
+start resumes the download. On a helper thread (Starlette's TestClient) the process is the host's: the error is
+raised from the lifespan, or, once serving, ``/ready`` answers ``failed``.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Literal
 
 from service_common.health import Readiness
-from service_common.hub import fetch_snapshot, hub_cache_dir, matching_files
+from service_common.hub import fetch_snapshot, hub_cache_dir
 
 from .config import Settings
 from .embedded import EMBEDDED_MODEL_ID, EMBEDDED_PACKAGE, embedded_model_path
@@ -63,13 +64,22 @@ _SHARD = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$"
 def fetch_hub_gguf(source: ModelSource, cache_dir: Path, readiness: Readiness | None = None) -> Path:
     """Download (once) the GGUF that ``source.filename`` (a name or glob) selects in ``source.repo_id``; its path.
 
-    Files go to the hub cache under ``cache_dir`` (see ``service_common.hub``: later starts use it offline). A glob
-    matching several files is refused before anything is downloaded, unless they are the shards of one split model,
-    which are all fetched (the first shard's path is returned). Raises ValueError for such a glob and
-    HubDownloadError when the model is neither cached nor downloadable.
+    ``snapshot_download`` with the glob as its filter fetches every shard of a split model; llama.cpp opens the first
+    shard (the path returned) and finds the others beside it. Not ``Llama.from_pretrained``: it lists the repo over
+    the network on every start (no offline start) and has no progress hook. Files go to the hub cache under
+    ``cache_dir``. Raises ValueError, before any download, for a glob matching several models or only some shards
+    of one, and HubDownloadError when the model is neither cached nor downloadable.
     """
     assert source.repo_id is not None and source.filename is not None, "a hub source names a repo and a file"
     pattern = source.filename
+
+    def matching(snapshot: Path) -> list[Path]:
+        found = (path for path in snapshot.rglob("*") if path.is_file())
+        return sorted(path for path in found if fnmatch(path.relative_to(snapshot).as_posix(), pattern))
+
+    def complete(snapshot: Path) -> bool:  # every shard: an interrupted download may have left some out
+        names = [path.name for path in matching(snapshot)]
+        return len(names) == (_shards_of_one_model(names) or 1)
 
     def one_model(names: list[str]) -> None:
         shards = _shards_of_one_model(names)
@@ -84,11 +94,6 @@ def fetch_hub_gguf(source: ModelSource, cache_dir: Path, readiness: Readiness | 
                 f"{source.repo_id}: use a glob that matches all of them, e.g. '*-of-{shards:05d}.gguf'"
             )
 
-    def complete(snapshot: Path) -> bool:
-        names = [path.relative_to(snapshot).as_posix() for path in matching_files(snapshot, pattern)]
-        shards = _shards_of_one_model(names)
-        return len(names) == (1 if shards is None else shards)  # every shard: an interrupted download has not
-
     snapshot = fetch_snapshot(
         source.repo_id,
         cache_dir=hub_cache_dir(cache_dir),
@@ -98,7 +103,9 @@ def fetch_hub_gguf(source: ModelSource, cache_dir: Path, readiness: Readiness | 
         check_files=one_model,
         readiness=readiness,
     )
-    return matching_files(snapshot, pattern)[0]
+    files = matching(snapshot)
+    one_model([path.relative_to(snapshot).as_posix() for path in files])
+    return files[0]
 
 
 def _shards_of_one_model(names: list[str]) -> int | None:

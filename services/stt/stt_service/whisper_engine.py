@@ -221,9 +221,11 @@ def download_model(name: str, cache_dir: Path, readiness: Readiness | None = Non
 
     ``name`` is a repo id (``Systran/faster-whisper-small``) or a faster-whisper size (``small``, mapped to its repo
     as faster-whisper does). Later starts load the cached copy without the network (see ``service_common.hub``).
+    Not faster-whisper's own ``download_model``: it passes huggingface_hub a silent ``tqdm_class``, which would
+    leave ``/ready`` without progress; this calls ``snapshot_download`` with the same file patterns instead.
     Raises ValueError for an unknown size and HubDownloadError when the model is neither cached nor downloadable.
     """
-    from faster_whisper.utils import _MODELS, available_models  # the size -> repo table faster-whisper downloads by
+    from faster_whisper.utils import _MODELS, available_models  # its size -> repo table; not public API
 
     repo_id = name if "/" in name else _MODELS.get(name)
     if repo_id is None:
