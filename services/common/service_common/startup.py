@@ -39,7 +39,7 @@ async def load_in_background(readiness: Readiness, load: Coroutine[Any, Any, Non
 
     Enters once ``load`` has finished or as soon as ``readiness`` turns ``downloading``. A failure of ``load`` exits
     the process (see the module docstring). On exit, a load still running is cancelled and its download abandoned
-    (``readiness.stopping``), so stopping the service does not wait for it.
+    (``readiness.stopping``) at its next progress report: the next chunk (the next file with huggingface_hub 0.36).
     """
     task = asyncio.ensure_future(load)
     while not task.done() and readiness.state != "downloading":
