@@ -89,7 +89,8 @@ class ReplyDelta:
 
 @dataclass(frozen=True)
 class ReplyAudio:
-    """The audio of one reply sentence: PCM16 mono bytes at ``sample_rate_hz``; ``index`` counts from 0."""
+    """The audio of one piece of the reply (its first phrase, then each sentence): PCM16 mono bytes at
+    ``sample_rate_hz``; ``index`` counts from 0, ``sentence`` is the text spoken."""
 
     index: int
     sentence: str
@@ -99,7 +100,10 @@ class ReplyAudio:
 
 @dataclass
 class TurnResult:
-    """A finished turn: transcript, reply text, the whole reply audio (PCM16 mono) and timings."""
+    """A finished turn: transcript, reply text, the whole reply audio (PCM16 mono) and timings.
+
+    ``sentences`` are the pieces sent to TTS, in order: the first phrase, then each sentence.
+    """
 
     transcript: str
     reply: str
@@ -139,7 +143,7 @@ _DONE = object()
 
 
 class _SpeechWorker:
-    """Synthesises sentences in order on its own thread; results come back through ``results``."""
+    """Synthesises the reply's pieces in order on its own thread; results come back through ``results``."""
 
     def __init__(self, tts: TtsClient, voice: str, turn_start: float, timings: TurnTimings) -> None:
         self._tts, self._voice = tts, voice

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="re
 
 def thread_nice_values(service) -> set[int]:  # type: ignore[no-untyped-def]
     """The nice value of every thread of the service's process (on Linux each thread has its own)."""
-    assert service.process is not None
-    pid = service.process.pid
+    pid = service.pid
+    assert pid is not None
     return {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
 
 
@@ -30,5 +30,5 @@ def test_a_nice_setting_reaches_every_thread(start_service) -> None:  # type: ig
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     tts = start_service("tts", TTS_NICE=str(min(ours + 5, 19)))
     values = thread_nice_values(tts)
-    assert len(os.listdir(f"/proc/{tts.process.pid}/task")) > 1  # the worker and ONNX Runtime threads are counted
+    assert len(os.listdir(f"/proc/{tts.pid}/task")) > 1  # the worker and ONNX Runtime threads are counted
     assert values == {min(ours + 5, 19)}
