@@ -22,11 +22,11 @@ $(VENVS)/%/.stamp: services/%/requirements.txt services/%/pyproject.toml service
 	$(VENVS)/$*/bin/pip install $(PIP_FLAGS) --no-deps -e services/common -e services/$*
 	touch $@
 
-$(VENVS)/frontend/.stamp: frontend/requirements.txt frontend/pyproject.toml services/common/pyproject.toml tests/requirements.txt requirements-dev.txt
+$(VENVS)/frontend/.stamp: frontend/requirements.txt frontend/pyproject.toml tests/requirements.txt requirements-dev.txt
 	rm -rf $(VENVS)/frontend
 	$(PYTHON) -m venv $(VENVS)/frontend
 	$(VENVS)/frontend/bin/pip install $(PIP_FLAGS) -r frontend/requirements.txt -r tests/requirements.txt -r requirements-dev.txt
-	$(VENVS)/frontend/bin/pip install $(PIP_FLAGS) --no-deps -e services/common -e frontend
+	$(VENVS)/frontend/bin/pip install $(PIP_FLAGS) --no-deps -e frontend
 	touch $@
 
 # Parler-TTS needs torch; it gets a venv of its own so Piper's stays small (about 5.5 GB, about 2 minutes).
@@ -56,7 +56,7 @@ run: setup  ## Start the three services and the page on 127.0.0.1, print the URL
 
 # Each tier runs in its own venv; every tier runs even if an earlier one failed, and the target fails if any did.
 TEST_TIERS := stt:tests/common,tests/stt llm:tests/llm tts:tests/tts tts-parler:tests/tts_parler \
-              frontend:tests/frontend,tests/e2e,tests/deploy
+              frontend:tests/frontend,tests/e2e,tests/deploy,tests/bench
 PYTEST_ARGS ?=
 
 # The real-browser test drives Debian's chromium (Playwright cannot download a browser offline).
@@ -121,5 +121,5 @@ clean:  ## Remove the virtual environments
 # Latency benchmark (docs/benchmarks.md): starts its own services on free ports; QUICK=1 runs a reduced version.
 QUICK ?=
 .PHONY: bench
-bench: setup  ## Benchmark voice-to-voice latency and its stages (about 15 min; QUICK=1: under 3 min)
+bench: setup  ## Benchmark voice-to-voice latency and its stages (about 6 min; QUICK=1: about 2 min)
 	$(VENVS)/frontend/bin/python -m bench $(if $(filter-out 0,$(QUICK)),--quick)

@@ -92,7 +92,8 @@ class Bench:
     def turns(self) -> dict[str, Any]:
         """Streaming and sequential turns on every clip, alternating; one row per clip."""
         services = start_services(["stt", "llm", "tts"], self.work_dir / "logs" / "turns")
-        settings = FrontendSettings(**{f"{name}_url": service.url for name, service in services.items()})
+        urls = {f"{name}_url": service.url for name, service in services.items()}
+        settings = FrontendSettings().model_copy(update=urls)  # the FRONTEND_* environment, these services' URLs
         designs = Designs(settings)
         try:
             designs.streaming(self.clips[0])  # warm-up: first connections, first requests

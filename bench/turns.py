@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from openai import OpenAI
+from openai import OpenAI, omit
 
 from voice_agent.config import FrontendSettings
 from voice_agent.pipeline import Pipeline, TurnOptions
@@ -89,10 +89,9 @@ class Designs:
     def sequential(self, clip: Clip) -> Turn:
         """Whole transcript -> whole reply -> whole speech; raises openai.APIError if a stage fails."""
         self.forget_question()
-        language = {"language": self.options.language} if self.options.language else {}
         start = time.perf_counter()
         transcript = self.stt.audio.transcriptions.create(
-            model=self.settings.stt_model, file=(clip.path.name, clip.audio), **language
+            model=self.settings.stt_model, file=(clip.path.name, clip.audio), language=self.options.language or omit
         ).text
         stt_done = time.perf_counter()
         completion = self.llm.chat.completions.create(

@@ -16,6 +16,19 @@ def test_sentences_split_at_real_ends_not_at_abbreviations() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Dr. Smith measured 3.5 kg of flour.", "Call Mr. J. Smith at noon.", "Bring fruit, e.g. apples, to the party."],
+)
+def test_abbreviations_initials_and_decimals_do_not_end_a_sentence(text: str) -> None:
+    assert split_for_speech(text, 300) == [text]
+
+
+def test_closing_quotes_stay_with_their_sentence_and_other_scripts_split_too() -> None:
+    assert split_for_speech('He said "stop." Then he left.', 300) == ['He said "stop."', "Then he left."]
+    assert split_for_speech("你好。今天天气很好！", 300) == ["你好。", "今天天气很好！"]
+
+
 def test_line_breaks_end_sentences() -> None:
     assert split_for_speech("First line\nSecond line", 300) == ["First line", "Second line"]
 

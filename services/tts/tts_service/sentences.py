@@ -1,9 +1,10 @@
 """Text -> the pieces an engine speaks one model call at a time.
 
-Why we split ourselves instead of letting Piper do it: Piper phonemises the whole input before its first
-model call and ends "sentences" wherever espeak-ng does, which includes abbreviations ("Dr." -> a pause).
-``service_common.text.split_sentences`` is the splitter the pipeline uses on the LLM's stream, knows
-abbreviations and line breaks, and lets the first sentence be spoken before the rest is even phonemised.
+Why we split before Piper does: Piper phonemises the whole input before its first model call and ends
+"sentences" wherever espeak-ng does, which includes abbreviations ("Dr." -> a pause). Sentence ends come from
+sentencex (Wikimedia's rule-based segmenter: terminators of many scripts, each language's abbreviations, numbers
+such as ``3.5``; no model, no data to download), and line breaks end a piece too, so the first sentence is spoken
+before the rest is even phonemised.
 Sentences longer than a bound are cut further: one unpunctuated 4096-character "sentence" costs Piper 70 s
 and 5.5 GB before its first sample.
 """
@@ -14,7 +15,7 @@ import html
 import re
 import unicodedata
 
-from service_common.text import split_sentences
+import sentencex
 
 # Markdown an LLM likes to emit and espeak-ng would read aloud ("asterisk asterisk bold").
 _MARKDOWN_EMPHASIS = re.compile(r"(?<!\w)(\*{1,3}|_{1,3}|~~|`+)(?=\S)(.+?)(?<=\S)\1(?!\w)")
@@ -56,6 +57,17 @@ def clean_for_speech(text: str) -> str:
     while previous != text:  # nested emphasis (**_word_**) unwraps one layer per pass
         previous, text = text, _MARKDOWN_EMPHASIS.sub(r"\2", text)
     return text
+
+
+def split_sentences(text: str, language: str = "en") -> list[str]:
+    """Sentences and lines of ``text``, stripped, empty ones dropped; ``language`` (ISO-639-1) picks sentencex's
+    abbreviation list (terminators of every script are known whatever the language)."""
+    return [
+        sentence.strip()
+        for line in text.splitlines()
+        for sentence in sentencex.segment(language, line)
+        if sentence.strip()
+    ]
 
 
 def split_for_speech(text: str, max_chars: int) -> list[str]:
