@@ -8,10 +8,11 @@ time to first audio grows with the length of the first piece sent to TTS. Two ru
   plus line breaks, which end list items that carry no full stop.
 - **The first phrase**: until something has been released, the reply is also cut at the first clause mark
   (``, ; : — –`` and ``， 、 ； ：``) followed by a space, once the text before it has at least
-  ``first_phrase_min_words`` words. Punctuation and length only, no word lists: it works the same in any language
-  whose words are separated by spaces (in scripts written without spaces a phrase counts as one word, so only
-  sentence ends cut there). The default, 2 words, was chosen on 36 replies of the embedded LLM to varied questions
-  (``tests/data/replies``): see ``FIRST_PHRASE_MIN_WORDS``.
+  ``first_phrase_min_words`` words, and, when no such mark has come by then, after ``FIRST_PHRASE_MAX_WORDS``
+  words. Punctuation and length only, no word lists: it works the same in any language whose words are separated
+  by spaces (in scripts written without spaces a phrase counts as one word, so only sentence ends cut there).
+  Both numbers were chosen on 36 replies of the embedded LLM to varied questions (``tests/data/replies``): see
+  ``FIRST_PHRASE_MIN_WORDS`` and ``FIRST_PHRASE_MAX_WORDS``.
 
 sentencex segments whole texts; a token stream is handled by segmenting the unreleased text again at every delta
 (about 3 microseconds: it is compiled code) and releasing every segment but the last, which may still grow
@@ -35,6 +36,15 @@ table): with 1 the first piece can be a label ("A:"); from 2 on no cut leaves a 
 more only lengthens the first piece (mean 7.5 words at 2, 7.9 at 4, 11.4 for the whole first sentence).
 """
 
+FIRST_PHRASE_MAX_WORDS = 8
+"""Most words the first phrase waits for when no clause mark comes: a first sentence without a comma is cut after
+this many words. Piper needs about 25-45 ms of synthesis per word before its first sound, so this bounds what the
+listener waits for the first piece; on ``tests/data/replies`` it cuts 9 of 36 replies (first piece p90 17 -> 8
+words, mean 7.5 -> 5.8; the longest first sentences, 11-18 words, are the ones cut), at the price of a cut
+inside a clause ("A black hole is a region in space | that has ..."). Its effect on voice-to-voice latency is in
+docs/benchmarks.md."""
+
+_WORD_THEN_SPACE = re.compile(r"\S+\s+")
 _CLAUSE_MARK = re.compile(r"[,;:—–](?=\s)|[，、；：]")
 
 
@@ -77,12 +87,19 @@ class SentenceBuffer:
         return pieces
 
     def _first_phrase(self) -> str | None:
-        """The text up to the first clause mark with enough words before it, removed from the buffer."""
+        """The text up to the first clause mark with enough words before it, or else its first
+        ``FIRST_PHRASE_MAX_WORDS`` words once the next word has begun; removed from the buffer."""
         for match in _CLAUSE_MARK.finditer(self._text):
             phrase = self._text[: match.end()].strip()
             if count_words(phrase) >= self._first_phrase_min_words:
                 self._text = self._text[match.end() :].lstrip()
                 return phrase
+        words = list(_WORD_THEN_SPACE.finditer(self._text.lstrip()))
+        if len(words) > FIRST_PHRASE_MAX_WORDS:  # the last word matched may still grow; the ones before are whole
+            self._text = self._text.lstrip()
+            end = words[FIRST_PHRASE_MAX_WORDS - 1].end()
+            phrase, self._text = self._text[:end].strip(), self._text[end:]
+            return phrase
         return None
 
     def flush(self) -> str | None:

@@ -62,11 +62,12 @@ def test_turn_events_arrive_in_order_and_the_reply_is_spoken(jfk_turn: list, jfk
     assert result.reply, "the agent gave no reply"
     assert [a.index for a in audio] == list(range(len(result.sentences))), "sentence audio out of order"
     assert all(a.sample_rate_hz == 22_050 for a in audio)
-    # the first sentence's audio is delivered before the reply text is complete whenever the reply has 2+ sentences
+    # streaming: with 2+ pieces, the first is handed to TTS while the LLM is still writing. (Whether its audio also
+    # arrives before the last token is a race between Piper and llama.cpp, which a short reply can lose fairly.)
     if len(audio) > 1:
-        first_audio_at = jfk_turn.index(audio[0])
-        last_delta_at = max(i for i, e in enumerate(jfk_turn) if isinstance(e, ReplyDelta))
-        assert first_audio_at < last_delta_at or len(deltas) < 3
+        timings = result.timings
+        assert timings.llm_first_phrase_ms is not None and timings.llm_total_ms is not None, timings
+        assert timings.llm_first_phrase_ms < timings.llm_total_ms, timings
 
 
 def test_reply_audio_is_plausible_and_says_the_reply(jfk_turn: list, pipeline: Pipeline) -> None:

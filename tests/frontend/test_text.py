@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from voice_agent.text import FIRST_PHRASE_MIN_WORDS, SentenceBuffer, count_words, split_sentences
+from voice_agent.text import (
+    FIRST_PHRASE_MAX_WORDS,
+    FIRST_PHRASE_MIN_WORDS,
+    SentenceBuffer,
+    count_words,
+    split_sentences,
+)
 
 REPLIES = Path(__file__).resolve().parents[1] / "data" / "replies" / "replies.json"
 
@@ -66,12 +72,21 @@ def test_the_first_phrase_rule_needs_no_word_list_of_any_language() -> None:
         "kalt und dunkel.",
         "Ja.",
     ]
-    # no clause mark, no early cut: a phrase word such as "that" is not a reason to cut
-    deltas = ["This is a classic idiom", " that has been passed down. Yes."]
-    assert stream(deltas, SentenceBuffer(first_phrase_min_words=2)) == [
-        "This is a classic idiom that has been passed down.",
-        "Yes.",
-    ]
+    # a phrase word such as "that" is not a reason to cut: a short sentence without a clause mark stays whole
+    deltas = ["This idiom", " that lasts. Yes."]
+    assert stream(deltas, SentenceBuffer(first_phrase_min_words=2)) == ["This idiom that lasts.", "Yes."]
+
+
+def test_a_long_first_sentence_without_a_clause_mark_is_cut_after_the_most_words() -> None:
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"]
+    buffer = SentenceBuffer(first_phrase_min_words=2)
+    released = [piece for word in words for piece in buffer.feed(word + " ")]
+    assert released == [" ".join(words[:FIRST_PHRASE_MAX_WORDS])]  # once the next word has begun, not before
+    assert buffer.feed("end.") == []  # only the first phrase is cut by length
+    assert buffer.flush() == " ".join([*words[FIRST_PHRASE_MAX_WORDS:], "end."])
+    assert stream(["one two three four five six seven eight nine."], SentenceBuffer()) == [
+        "one two three four five six seven eight nine."
+    ]  # the rule is off without first_phrase_min_words
     assert count_words("Well — it's 3 o'clock, isn't it?") == 6
 
 
@@ -99,5 +114,7 @@ def test_first_phrase_rule_on_the_reply_set(min_words: int) -> None:
         pieces = stream(reply["deltas"], buffer)
         assert " ".join(pieces).split() == reply["reply"].split(), "the split lost or changed text"
         first, whole_sentence = pieces[0], first_piece(reply["deltas"], 0)
-        if first != whole_sentence:  # cut early: at a clause mark, after enough words
-            assert first[-1] in ",;:—–，、；：" and count_words(first) >= min_words, first
+        assert count_words(first) <= FIRST_PHRASE_MAX_WORDS + 1, first  # +1: a sentence may end on that delta
+        if first != whole_sentence:  # cut early: at a clause mark after enough words, or after the most words
+            at_mark = first[-1] in ",;:—–，、；：" and count_words(first) >= min_words
+            assert at_mark or count_words(first) == FIRST_PHRASE_MAX_WORDS, first
