@@ -15,15 +15,11 @@ import httpx
 import pytest
 from llm_test_helpers import user
 
+from bench.processes import free_port
+
 KEYS = ("sk-process-secret-0123456789", "sk-process-secret-9876543210")
 WRONG_KEY = "sk-wrong-but-also-secret-5555"
 KEEP_ALIVE_S = 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
