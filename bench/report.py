@@ -56,11 +56,6 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows])
 
 
-def first_phrase_key(timings: dict[str, Any]) -> str:
-    """The pipeline's timing of the LLM's first phrase handed to TTS (``llm_first_phrase_ms`` or an older name)."""
-    return next((key for key in timings if key.startswith("llm_first_")), "llm_first_phrase_ms")
-
-
 def generated(results: dict[str, Any]) -> str:
     parts = [_machine(results), _headline(results), _clips(results), _overhead(results), _stt_accuracy(results)]
     return "\n\n".join(part for part in parts if part)
@@ -122,7 +117,7 @@ def _clips(results: dict[str, Any]) -> str:
         streaming, sequential = row["streaming"], row["sequential"]
         rows.append(
             (f"`{row['clip']}`", f"{row['duration_s']:.1f}", row["speaker"], _ms(streaming["stt_ms"]),
-             _ms(streaming.get("llm_ttft_ms")), _ms(streaming.get(first_phrase_key(streaming))),
+             _ms(streaming.get("llm_ttft_ms")), _ms(streaming.get("llm_first_phrase_ms")),
              _ms(streaming.get("tts_ttfa_ms")), f"**{_pair(streaming['voice_to_voice_ms'])}**",
              _ms(sequential["first_audio_ms"]), "yes" if row["same_reply_both_designs"] else "no")
         )  # fmt: skip
@@ -196,9 +191,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = _rows(results)
-    key = first_phrase_key(rows[0]["streaming"])
-    stages = (("stt_ms", "STT", "#4c72b0"), (key, "LLM to 1st phrase", "#dd8452"), ("tts_ttfa_ms", "TTS to 1st audio",
-              "#55a868"))  # fmt: skip
+    stages = (("stt_ms", "STT", "#4c72b0"), ("llm_first_phrase_ms", "LLM to 1st phrase", "#dd8452"),
+              ("tts_ttfa_ms", "TTS to 1st audio", "#55a868"))  # fmt: skip
     figure, axis = plt.subplots(figsize=(12, 5))
     positions = range(len(rows))
     bottom = [0.0] * len(rows)
