@@ -12,7 +12,9 @@ is never replayed: a failure after the first bytes is reported as ``cut``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -44,6 +46,41 @@ class StageError(Exception):
 
 Message = dict[str, str]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
+
+
+class Cancellation:
+    """A stop signal for streamed requests, set from any thread (barge-in, a closed session).
+
+    Setting it closes the HTTP responses registered with it, so the service sees its client go and stops working
+    for nobody (the LLM service ends generation at its next token); a reader blocked on the closed stream then
+    stops, and its ``StageError`` is the caller's to ignore once ``cancelled`` is true.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._closers: list[Callable[[], object]] = []
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def register(self, close: Callable[[], object]) -> None:
+        """Call ``close`` on cancel (at once when already cancelled)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._closers.append(close)
+                return
+        close()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._event.set()
+            closers, self._closers = self._closers, []
+        for close in closers:
+            # closing a response that another thread is reading may raise; the reader reports it, not the canceller
+            with contextlib.suppress(Exception):
+                close()
 
 
 def _status_kind(status: int) -> FailureKind:
@@ -165,8 +202,15 @@ class SttClient(_ServiceClient):
 class LlmClient(_ServiceClient):
     """``POST /v1/chat/completions`` with ``stream=True``: yields the reply's text deltas."""
 
-    def stream_chat(self, messages: Sequence[Message], *, max_tokens: int, temperature: float) -> Iterator[str]:
-        """Yield content deltas as the server generates them.
+    def stream_chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float,
+        cancellation: Cancellation | None = None,
+    ) -> Iterator[str]:
+        """Yield content deltas as the server generates them; stop quietly once ``cancellation`` is set.
 
         Raises StageError; kind ``cut`` when the stream breaks, carries an error event, or ends without a
         ``finish_reason`` (a server that dropped the stream, as llama-cpp-python's own server does under load).
@@ -179,9 +223,13 @@ class LlmClient(_ServiceClient):
                 temperature=temperature,
                 stream=True,
             )
+        if cancellation is not None:
+            cancellation.register(stream.close)
         finish_reason: str | None = None
         with stream, _failures_as_stage_errors("llm", self.base_url, streaming=True):
             for chunk in stream:
+                if cancellation is not None and cancellation.cancelled:
+                    return
                 for choice in chunk.choices:
                     if choice.delta.content:
                         yield choice.delta.content
@@ -201,8 +249,12 @@ class PcmChunk:
 class TtsClient(_ServiceClient):
     """``POST /v1/audio/speech`` with ``response_format: pcm``: yields PCM chunks as they are synthesised."""
 
-    def stream_pcm(self, text: str, *, voice: str, speed: float = 1.0) -> Iterator[PcmChunk]:
+    def stream_pcm(
+        self, text: str, *, voice: str, speed: float = 1.0, cancellation: Cancellation | None = None
+    ) -> Iterator[PcmChunk]:
         """Yield PCM16 chunks of ``text`` spoken by ``voice`` as they arrive; raises StageError.
+
+        Setting ``cancellation`` closes the response (the service stops synthesising) and ends the iteration.
 
         The sample rate comes from the response's ``X-Sample-Rate`` header (OpenAI's 24 kHz without it).
         """
@@ -213,10 +265,14 @@ class TtsClient(_ServiceClient):
                         model=self.model, input=text, voice=voice, response_format="pcm", speed=speed
                     )
                 )
+            if cancellation is not None:
+                cancellation.register(response.close)
             with _failures_as_stage_errors("tts", self.base_url, streaming=True):
                 rate = int(response.headers.get("x-sample-rate", OPENAI_PCM_SAMPLE_RATE_HZ))
                 carry = b""
                 for data in response.iter_bytes():
+                    if cancellation is not None and cancellation.cancelled:
+                        return
                     data = carry + data
                     cut = len(data) - len(data) % 2  # never split a 16-bit sample across chunks
                     carry = data[cut:]

@@ -22,6 +22,8 @@ class Turn:
     user_audio: bytes | None = None
     user_audio_name: str | None = None
     started_at: float = field(default_factory=time.time)
+    interrupted: bool = False
+    """The user talked over the reply: ``reply`` is the part that was played before it stopped."""
 
 
 def history_of(turns: list[Turn]) -> list[Message]:
@@ -38,7 +40,8 @@ def to_markdown(turns: list[Turn]) -> str:
     for number, turn in enumerate(turns, start=1):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(turn.started_at))
         v2v = turn.timings_ms.get("voice_to_voice_ms")
-        lines += [f"## Turn {number} ({stamp})", "", f"**You:** {turn.transcript}", "", f"**Agent:** {turn.reply}"]
+        reply = f"{turn.reply} — interrupted" if turn.interrupted else turn.reply
+        lines += [f"## Turn {number} ({stamp})", "", f"**You:** {turn.transcript}", "", f"**Agent:** {reply}"]
         if v2v is not None:
             lines += ["", f"_voice-to-voice {v2v:.0f} ms_"]
         lines.append("")
@@ -53,6 +56,7 @@ def to_json(turns: list[Turn]) -> str:
                     "started_at": turn.started_at,
                     "transcript": turn.transcript,
                     "reply": turn.reply,
+                    "interrupted": turn.interrupted,
                     "timings_ms": turn.timings_ms,
                     "user_audio": f"turn-{n:02d}-user-{turn.user_audio_name}" if turn.user_audio else None,
                     "reply_audio": f"turn-{n:02d}-agent.wav" if turn.reply_wav else None,

@@ -1,0 +1,213 @@
+"""The conversation engine on recorded speech, without a browser: the real VAD and turn models decide, and
+stand-in STT/LLM/TTS clients make the replies' timing controllable (the real services are in the e2e tests).
+
+The microphone is fed in 20 ms pieces; where a reply is playing the feed keeps real time, because the engine
+models playback on the wall clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from voice_agent.clients import Cancellation, PcmChunk
+from voice_agent.engine.conversation import ConversationEngine, EngineSettings, TurnModels
+from voice_agent.engine.events import FinalTranscript, Interrupted, ReplyDone, SpeechStarted
+from voice_agent.engine.turns import TurnSettings
+from voice_agent.pipeline import TurnOptions
+
+RATE = 16_000
+TTS_RATE = 22_050
+PIECE = 320  # 20 ms of microphone audio, as WebRTC delivers it
+
+
+class StandInStt:
+    def __init__(self) -> None:
+        self.calls: list[float] = []  # seconds of audio per request
+
+    def transcribe(self, audio: bytes, *, filename: str = "audio.wav", language: str | None = None) -> str:
+        self.calls.append((len(audio) - 44) / 2 / RATE)
+        return "how far away is the moon"
+
+
+class StandInLlm:
+    """Streams a fixed reply word by word, ``delay_s`` apart; records whether it was cancelled."""
+
+    def __init__(self, reply: str, delay_s: float = 0.01) -> None:
+        self.reply, self.delay_s = reply, delay_s
+        self.requests: list[list[dict[str, str]]] = []
+        self.cancelled: list[bool] = []
+
+    def stream_chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        cancellation: Cancellation | None = None,
+    ) -> Iterator[str]:
+        self.requests.append(list(messages))
+        self.cancelled.append(False)
+        index = len(self.cancelled) - 1
+        for word in self.reply.split(" "):
+            if cancellation is not None and cancellation.cancelled:
+                self.cancelled[index] = True
+                return
+            time.sleep(self.delay_s)
+            yield word + " "
+
+
+class StandInTts:
+    """Speaks ``seconds_per_word`` of a quiet tone per word, in one chunk per piece."""
+
+    def __init__(self, seconds_per_word: float = 0.3) -> None:
+        self.seconds_per_word = seconds_per_word
+        self.pieces: list[str] = []
+
+    def stream_pcm(
+        self, text: str, *, voice: str, speed: float = 1.0, cancellation: Cancellation | None = None
+    ) -> Iterator[PcmChunk]:
+        self.pieces.append(text)
+        samples = int(len(text.split()) * self.seconds_per_word * TTS_RATE)
+        tone = (0.1 * np.sin(np.arange(samples) * 2 * np.pi * 220 / TTS_RATE) * 32767).astype("<i2")
+        yield PcmChunk(tone.tobytes(), TTS_RATE)
+
+
+class StandInPipeline:
+    def __init__(self, llm: StandInLlm, tts: StandInTts | None = None) -> None:
+        self.stt, self.llm, self.tts = StandInStt(), llm, tts or StandInTts()
+
+
+class RecordingOutput:
+    def __init__(self) -> None:
+        self.pushed_s = 0.0
+        self.clears = 0
+        self.first_push: float | None = None
+        self.lock = threading.Lock()
+
+    def push(self, pcm16: bytes, sample_rate_hz: int) -> None:
+        with self.lock:
+            self.first_push = self.first_push or time.monotonic()
+            self.pushed_s += len(pcm16) / 2 / sample_rate_hz
+
+    def clear(self) -> None:
+        with self.lock:
+            self.clears += 1
+
+
+@pytest.fixture(scope="module")
+def models() -> TurnModels:
+    return TurnModels.load()
+
+
+def speech(data_dir: Path, name: str) -> np.ndarray:
+    samples, rate = sf.read(data_dir / f"{name}.wav", dtype="int16")
+    assert rate == RATE
+    return samples
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * RATE), dtype="int16")
+
+
+def feed(engine: ConversationEngine, audio: np.ndarray, *, real_time: bool = False) -> None:
+    start = time.monotonic()
+    for n, at in enumerate(range(0, len(audio), PIECE)):
+        engine.push_pcm(audio[at : at + PIECE].astype("<i2").tobytes())
+        if real_time:
+            lag = start + (n + 1) * PIECE / RATE - time.monotonic()
+            if lag > 0:
+                time.sleep(lag)
+
+
+def wait_for(engine: ConversationEngine, kind: type, timeout_s: float = 20.0) -> list:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events, _ = engine.events()
+        found = [event for event in events if isinstance(event, kind)]
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"no {kind.__name__} within {timeout_s} s; events: {engine.events()[0]}")
+
+
+def test_one_utterance_gets_one_reply_and_enters_the_history(models: TurnModels, data_dir: Path) -> None:
+    llm = StandInLlm("The moon is about three hundred eighty thousand kilometres away.")
+    output = RecordingOutput()
+    pipeline = StandInPipeline(llm)
+    engine = ConversationEngine(pipeline, TurnOptions(), output=output, models=models).start()
+    try:
+        # JFK pauses for about a second after "Americans": fed faster than real time, the turn ends there before any
+        # reply is heard, and his next words reopen it, so the final transcription hears all of it
+        feed(engine, np.concatenate([silence(0.5), speech(data_dir, "jfk"), silence(1.5)]))
+        done = wait_for(engine, ReplyDone)
+        events, _ = engine.events()
+        assert sum(isinstance(event, SpeechStarted) for event in events) >= 1
+        assert isinstance([e for e in events if isinstance(e, FinalTranscript | ReplyDone)][-2], FinalTranscript)
+        assert max(pipeline.stt.calls) > 9.0  # the whole of his 10 s of speech
+        assert len(done) == 1 and done[0].text.startswith("The moon is about")
+        assert output.pushed_s > 1.0 and output.clears == 0
+        timings = done[0].timings
+        assert timings.end_of_turn_ms is not None and timings.end_of_speech_to_audio_ms is not None
+        assert engine.history() == [
+            {"role": "user", "content": "how far away is the moon"},
+            {"role": "assistant", "content": done[0].text},
+        ]
+        assert engine.snapshot().state == "listening"
+    finally:
+        engine.close()
+
+
+def test_barge_in_stops_the_reply_and_keeps_only_what_was_heard(models: TurnModels, data_dir: Path) -> None:
+    reply = " ".join(f"word{n}." if n % 6 == 5 else f"word{n}" for n in range(60))  # about 18 s of speech
+    llm = StandInLlm(reply, delay_s=0.1)  # still writing when the user talks over it
+    output = RecordingOutput()
+    engine = ConversationEngine(StandInPipeline(llm), TurnOptions(), output=output, models=models).start()
+    try:
+        feed(engine, np.concatenate([silence(0.5), speech(data_dir, "ask_not_what_your_country_can_do_for_you")]))
+        feed(engine, silence(4.0), real_time=True)  # the reply starts and plays
+        assert output.first_push is not None, "the reply did not start playing"
+        feed(engine, speech(data_dir, "ask_what_you_can_do_for_your_country"), real_time=True)
+        interrupted = wait_for(engine, Interrupted)[0]
+        assert output.clears >= 1
+        heard_words = len(interrupted.heard.split())
+        assert 0 < heard_words < len(reply.split()), interrupted.heard
+        assert reply.startswith(interrupted.heard)
+        assert any(llm.cancelled), "the LLM stream was not closed"
+        assert engine.history()[1] == {"role": "assistant", "content": interrupted.heard}
+        feed(engine, silence(2.0), real_time=True)
+        wait_for(engine, ReplyDone)  # the new words get their own reply
+        assert engine.snapshot().turns[0].interrupted
+    finally:
+        engine.close()
+
+
+def test_speech_that_goes_on_after_a_pause_discards_the_speculative_reply(models: TurnModels, data_dir: Path) -> None:
+    llm = StandInLlm("Sure.")
+    output = RecordingOutput()
+    # the turn model never calls the turn complete here, so the pause is a pause whatever it thinks of the phrase
+    turn = replace(TurnSettings(), turn_threshold=1.01, max_silence_ms=1200)
+    settings = EngineSettings(speculative=True, partial_interval_ms=0, turn=turn)
+    pipeline = StandInPipeline(llm)
+    engine = ConversationEngine(pipeline, TurnOptions(), output=output, models=models, settings=settings).start()
+    try:
+        first = speech(data_dir, "and_so_my_fellow_americans")  # an unfinished phrase
+        rest = speech(data_dir, "ask_not_what_your_country_can_do_for_you")
+        pause = silence(settings.turn.pause_ms / 1000 + 0.1)
+        feed(engine, np.concatenate([silence(0.5), first, pause, rest, silence(1.5)]))
+        done = wait_for(engine, ReplyDone)
+        events, _ = engine.events()
+        assert len(done) == 1
+        assert sum(isinstance(event, FinalTranscript) for event in events) == 1
+        assert len(pipeline.stt.calls) == 2, "one speculative transcription at the pause, one at the end of the turn"
+        assert pipeline.stt.calls[1] > pipeline.stt.calls[0] + 1.0  # the final one heard the words after the pause
+        assert len(engine.snapshot().turns) == 1
+    finally:
+        engine.close()
