@@ -211,3 +211,25 @@ def test_speech_that_goes_on_after_a_pause_discards_the_speculative_reply(models
         assert len(engine.snapshot().turns) == 1
     finally:
         engine.close()
+
+
+def test_a_short_backchannel_pauses_the_reply_and_it_resumes(models: TurnModels, data_dir: Path) -> None:
+    reply = " ".join(f"word{n}." if n % 6 == 5 else f"word{n}" for n in range(30))  # about 9 s of speech
+    llm = StandInLlm(reply)
+    output = RecordingOutput()
+    engine = ConversationEngine(StandInPipeline(llm), TurnOptions(), output=output, models=models).start()
+    try:
+        feed(engine, np.concatenate([silence(0.5), speech(data_dir, "ask_not_what_your_country_can_do_for_you")]))
+        feed(engine, silence(3.0), real_time=True)
+        assert output.first_push is not None, "the reply did not start playing"
+        pushed_before = output.pushed_s
+        okay = speech(data_dir, "ask_what_you_can_do_for_your_country")[int(0.25 * RATE) : int(0.55 * RATE)]  # "mm-hm"
+        feed(engine, np.concatenate([okay, silence(1.0)]), real_time=True)
+        assert output.clears == 1
+        assert output.pushed_s > pushed_before  # the rest of the reply was queued again
+        done = wait_for(engine, ReplyDone, timeout_s=30)
+        events, _ = engine.events()
+        assert not any(isinstance(event, Interrupted) for event in events)
+        assert done[0].text == reply and not any(llm.cancelled)
+    finally:
+        engine.close()

@@ -422,7 +422,8 @@ class ConversationEngine:
             events = self._detector.push(frame, speech_threshold=threshold)
             with self._lock:
                 for event in events:
-                    self._on_detector(event)
+                    if self._on_detector(event):
+                        break  # the turn was dropped: what else the detector said of it is moot
                 self._after_frame()
 
     def _wall_of(self, audio_s: float) -> float:
@@ -436,7 +437,8 @@ class ConversationEngine:
         reply = self._reply
         return reply is not None and not reply.ducked and reply.playout.end > time.monotonic()
 
-    def _on_detector(self, event: object) -> None:
+    def _on_detector(self, event: object) -> bool:
+        """Act on one detector event; True when the turn was dropped (the detector was reset)."""
         reply = self._reply
         if isinstance(event, VadSpeechStart):
             self._emit(SpeechStarted(event.audio_s))
@@ -455,6 +457,14 @@ class ConversationEngine:
             self._state = "user_speaking"
         elif isinstance(event, VadPause):
             self._emit(SpeechStopped(event.speech_end_s))
+            if self._tentative_since is not None and reply is not None:
+                # speech over the reply that stopped before it counted as a barge-in: a backchannel ("mm-hm"),
+                # or the echo guard's residue; the reply goes on from where playback was cut
+                self._tentative_since = None
+                self._resume(reply)
+                self._detector.reset()
+                self._state = "speaking"
+                return True
             likely_end = (event.probability or 0.0) >= self.settings.speculative_min_probability
             if self._tentative_since is None and self.settings.speculative and self._reply is None and likely_end:
                 self._start_reply(
@@ -470,6 +480,7 @@ class ConversationEngine:
             self._state = "user_speaking"
         elif isinstance(event, TurnEnd):
             self._end_turn(event)
+        return False
 
     def _end_turn(self, event: TurnEnd) -> None:
         reply = self._reply
