@@ -75,6 +75,9 @@ class EngineSettings:
     speculative_min_probability: float = 0.2
     """Only speculate when the turn model gives the pause at least this probability of being the turn's end: a
     pause it calls clearly unfinished would cost a transcription and an LLM prefill for nothing."""
+    reopen_within_ms: int = 1500
+    """Speech that starts this soon (ms) after the turn's speech ended, before any of the reply was heard, reopens
+    the turn (a mid-sentence pause the turn model took for an end); later speech is a new turn."""
     echo_vad_threshold: float = 0.85
     """VAD speech threshold while the agent's reply is playing (the echo guard: residual echo that the browser's
     echo canceller lets through scores lower than a person close to the microphone)."""
@@ -150,8 +153,10 @@ class _Reply:
         text: str | None,
         speech_end_at: float | None,
         confirmed: bool,
+        speech_end_s: float | None = None,
     ) -> None:
         self.engine, self.number = engine, number
+        self.speech_end_s = speech_end_s  # audio time the turn's speech ended (None for a typed turn)
         self.audio, self.transcript = audio, (text or "")
         self.speech_end_at = speech_end_at
         self.confirmed = confirmed
@@ -445,7 +450,9 @@ class ConversationEngine:
             self._partial_turn += 1
             self._partial.reset()
             self._partial_at_ms = 0.0
-            if reply is not None and reply.confirmed and not reply.pushed and reply.audio is not None:
+            ended_s = reply.speech_end_s if reply is not None else None
+            reopen = ended_s is not None and event.audio_s - ended_s <= self.settings.reopen_within_ms / 1000
+            if reply is not None and reply.confirmed and not reply.pushed and reply.audio is not None and reopen:
                 # nothing of the reply was heard yet: the turn ended too early, it goes on
                 reply.cancel()
                 self._reply = None
@@ -472,6 +479,7 @@ class ConversationEngine:
                     text=None,
                     speech_end_at=self._wall_of(event.speech_end_s),
                     confirmed=False,
+                    speech_end_s=event.speech_end_s,
                 )
         elif isinstance(event, VadResume):
             if reply is not None and not reply.confirmed:  # the user went on: the speculative reply is wrong
@@ -502,7 +510,13 @@ class ConversationEngine:
         else:
             if reply is not None:
                 self._interrupt_reply()
-            self._start_reply(audio=self._turn_audio(), text=None, speech_end_at=end_at, confirmed=True)
+            self._start_reply(
+                audio=self._turn_audio(),
+                text=None,
+                speech_end_at=end_at,
+                confirmed=True,
+                speech_end_s=event.speech_end_s,
+            )
             assert self._reply is not None
             self._reply.timings.end_of_turn_ms = (time.monotonic() - end_at) * 1000
         self._carry = np.zeros(0, dtype=np.float32)
@@ -570,11 +584,23 @@ class ConversationEngine:
 
     # ----- replies -----
     def _start_reply(
-        self, *, audio: np.ndarray | None, text: str | None, speech_end_at: float | None, confirmed: bool
+        self,
+        *,
+        audio: np.ndarray | None,
+        text: str | None,
+        speech_end_at: float | None,
+        confirmed: bool,
+        speech_end_s: float | None = None,
     ) -> None:
         self._replies += 1
         self._reply = _Reply(
-            self, self._replies, audio=audio, text=text, speech_end_at=speech_end_at, confirmed=confirmed
+            self,
+            self._replies,
+            audio=audio,
+            text=text,
+            speech_end_at=speech_end_at,
+            confirmed=confirmed,
+            speech_end_s=speech_end_s,
         )
         if confirmed:
             self._state = "thinking"
