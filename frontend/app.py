@@ -1,32 +1,68 @@
-"""The voice page: talk (record, upload or type), watch each stage, hear the reply as it is synthesised.
+"""The voice page: talk hands-free (WebRTC), or record, upload or type; watch each stage, hear the reply.
 
 Run with ``streamlit run frontend/app.py`` (``make run`` does); the services' URLs come from ``FRONTEND_*``
-variables. The work is in ``voice_agent.pipeline``; this file only draws.
+variables. The work is in ``voice_agent.pipeline`` (a push-to-talk or typed turn) and
+``voice_agent.engine.conversation`` (the hands-free conversation, driven through ``voice_agent.webrtc``); this file
+only draws.
 """
 
 from __future__ import annotations
 
+import html
+import json
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import urlparse
 
 import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
+import streamlit.config
 from streamlit.delta_generator import DeltaGenerator
+from streamlit_webrtc import (
+    AudioSinkTrack,
+    PcmAudioSource,
+    WebRtcMode,
+    create_audio_sink_track,
+    create_pcm_audio_source_track,
+    webrtc_streamer,
+)
 
 from voice_agent.clients import STAGE_NAMES, StageError
 from voice_agent.config import get_settings
 from voice_agent.conversation import Turn, history_of, to_json, to_markdown, to_zip
+from voice_agent.engine.conversation import ConversationEngine, EngineSnapshot, TurnModels
+from voice_agent.engine.events import Interrupted, ReplyDone, StageFailed
 from voice_agent.pipeline import Pipeline, ReplyAudio, ReplyDelta, Transcript, TurnDone, TurnOptions
 from voice_agent.playback import pcm_to_wav, queued_player_html
+from voice_agent.webrtc import SPEAKER_RATE_HZ, Microphone, Speaker, rtc_configuration
+
+logger = logging.getLogger(__name__)
 
 STAGES = {  # timing key -> (label, colour of its segment in the bar); together they make up voice-to-voice
     "stt_ms": ("STT", "#4e79a7"),
     "llm_first_phrase_ms": ("LLM first phrase", "#f28e2b"),
     "tts_ttfa_ms": ("TTS first audio", "#59a14f"),
 }
+HANDS_FREE_STAGES = {  # the same for a hands-free turn, from the end of the user's speech to the first reply audio
+    "end_of_turn_ms": ("end of turn", "#bab0ac"),
+    **STAGES,
+}
+HANDS_FREE_TOTAL = "end_of_speech_to_audio_ms"
+MODES = {"hands-free": "Hands-free", "push-to-talk": "Push-to-talk"}
+STATE_LABELS = {
+    "off": "⏹️ Not listening: press START",
+    "listening": "👂 Listening",
+    "user_speaking": "🗣️ You are speaking",
+    "thinking": "💭 Thinking",
+    "speaking": "🔊 Speaking: talk over it to interrupt",
+}
 LANGUAGES = ["auto", "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh", "ja"]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+STREAM_KEY = "handsfree"  # st.session_state[STREAM_KEY] is streamlit-webrtc's context of the stream
+HANDS_FREE_KEY = "handsfree_conversation"  # this page's own object: a different key (the context's is type-checked)
 
 
 @st.cache_resource
@@ -34,9 +70,104 @@ def get_pipeline() -> Pipeline:
     return Pipeline.from_settings(get_settings())
 
 
+@st.cache_resource(show_spinner="Loading the voice activity and turn models…")
+def get_turn_models() -> TurnModels:
+    """Silero VAD and Smart Turn, loaded once per process and shared by every browser session."""
+    return TurnModels.load()
+
+
 @st.cache_data(ttl=30, show_spinner=False)
 def voice_choices(tts_url: str) -> list[str]:
     return get_pipeline().tts.voices()
+
+
+class HandsFree:
+    """One browser session's hands-free conversation: the microphone callback and the engine while it runs.
+
+    Kept in ``st.session_state[HANDS_FREE_KEY]``, so two tabs are two conversations. The engine starts when the
+    WebRTC stream starts and is closed on STOP, when the microphone track ends (the tab was closed: the session
+    ends) and on "New conversation". Its turns are then handed back to the page (``take_turns``). Methods are
+    thread-safe: the track callbacks run on Streamlit's event loop and never touch ``st.*``.
+    """
+
+    def __init__(self) -> None:
+        self.microphone = Microphone()
+        self.engine: ConversationEngine | None = None
+        self.cursor = 0  # next engine event to read
+        self.failures: list[StageFailed] = []  # the latest first
+        self._speaker: Speaker | None = None
+        self._track: AudioSinkTrack | None = None  # the microphone track the running engine listens to
+        self._ended_turns: list[Turn] | None = None
+        self._lock = threading.Lock()  # guards the fields; held only briefly (the event loop takes it)
+        self._starting = threading.Lock()  # one start at a time (building an engine takes up to a second)
+
+    def ensure_started(
+        self,
+        new_engine: Callable[[Speaker, list[Turn]], ConversationEngine],
+        track: AudioSinkTrack,
+        source: PcmAudioSource,
+        turns: list[Turn],
+    ) -> None:
+        """Start a conversation unless one runs: ``new_engine(speaker, history)`` builds it, listening to the
+        microphone ``track``, its reply audio going to ``source``, its history the turns of the last closed one or
+        else ``turns``. A running one keeps going, its reply audio moved to ``source`` if the stream got a new reply
+        track. Atomic, because Streamlit may start a script run before the one it replaces has ended."""
+        with self._starting:
+            with self._lock:
+                if self.engine is not None:
+                    if self._speaker is not None and self._speaker.source is not source:
+                        self._speaker.use(source)
+                    self._track = track
+                    return
+                history = self._ended_turns if self._ended_turns is not None else turns
+            speaker = Speaker(source)
+            engine = new_engine(speaker, history)
+            with self._lock:
+                self.engine, self._speaker, self._track, self.cursor, self.failures = engine, speaker, track, 0, []
+                self._ended_turns = None
+                self.microphone.reset()
+                self.microphone.push_pcm = engine.push_pcm
+            engine.start()
+        logger.info("hands-free conversation started (%d earlier turns)", len(history))
+
+    def stop(self) -> None:
+        """Close the engine (its requests close, its threads end) and silence what it queued."""
+        with self._lock:
+            engine, speaker = self.engine, self._speaker
+            if engine is None:
+                return
+            self.engine, self._speaker, self._track = None, None, None
+            self.microphone.push_pcm = None
+            self._ended_turns = engine.snapshot().turns  # a conversation started meanwhile continues from these
+        engine.close()
+        if speaker is not None:
+            speaker.clear()
+        turns = engine.snapshot().turns
+        with self._lock:
+            self._ended_turns = turns
+        logger.info("hands-free conversation closed (%d turns)", len(turns))
+
+    def stream_ended(self, track: AudioSinkTrack) -> None:
+        """The microphone ``track`` ended (STOP, the connection lost, the session ended when the tab was closed):
+        close its conversation, off the event loop (``close`` waits). The end of an older stream's track, reported
+        after a new stream started, leaves the new conversation alone."""
+        with self._lock:
+            if track is not self._track:
+                return
+        threading.Thread(target=self.stop, name="hands-free-stop", daemon=True).start()
+
+    def take_turns(self) -> list[Turn] | None:
+        """The conversation of an engine closed since the last call (the page keeps it), else None."""
+        with self._lock:
+            turns, self._ended_turns = self._ended_turns, None
+        return turns
+
+
+def hands_free_session() -> HandsFree:
+    if HANDS_FREE_KEY not in st.session_state:
+        st.session_state[HANDS_FREE_KEY] = HandsFree()
+    session: HandsFree = st.session_state[HANDS_FREE_KEY]
+    return session
 
 
 def init_state() -> None:
@@ -45,35 +176,68 @@ def init_state() -> None:
         st.session_state.setdefault(key, value)
 
 
+def sync_turns(session: HandsFree) -> list[Turn]:
+    """One history for every mode: the running hands-free conversation's turns, else the page's own."""
+    ended = session.take_turns()
+    if ended is not None:
+        st.session_state.turns = ended
+    engine = session.engine
+    if engine is not None:
+        st.session_state.turns = engine.snapshot().turns
+    turns: list[Turn] = st.session_state.turns
+    return turns
+
+
 def new_conversation() -> None:
+    session = hands_free_session()
+    session.stop()  # a running stream gets a fresh engine, with no history, on this rerun
+    session.take_turns()
     st.session_state.turns = []
     st.session_state.failed = None
     st.session_state.input_generation += 1
 
 
-def timing_bar(timings: dict[str, float | None]) -> str:
-    """A compact stacked bar of the stages that make up voice-to-voice, plus the LLM's time to first token."""
-    total = timings.get("voice_to_voice_ms") or 0.0
-    if total <= 0:
+def timing_bar(
+    timings: dict[str, float | None],
+    stages: dict[str, tuple[str, str]] = STAGES,
+    total_key: str = "voice_to_voice_ms",
+    total_label: str = "voice-to-voice",
+) -> str:
+    """A compact stacked bar of the stages inside ``total_key``, plus the LLM's time to first token.
+
+    Hands-free stages can overlap (a reply started speculatively transcribes while the end of turn is still
+    being decided), so the bar's scale is the larger of the total and the stages' sum. Without a total (a reply
+    cut before its first audio, a typed turn in a hands-free conversation) the stages that ran are shown alone.
+    """
+    total = timings.get(total_key) or 0.0
+    scale = max(total, sum(timings.get(key) or 0.0 for key in stages))
+    if scale <= 0:
         return ""
     segments, legend = [], []
-    for key, (label, colour) in STAGES.items():
+    for key, (label, colour) in stages.items():
         value = timings.get(key)
         if value:
             segments.append(
-                f'<div title="{label} {value:.0f} ms" style="width:{100 * value / total:.1f}%;'
+                f'<div title="{label} {value:.0f} ms" style="width:{100 * value / scale:.1f}%;'
                 f'background:{colour}"></div>'
             )
             legend.append(f'<span style="color:{colour}">■</span> {label} <b>{value:.0f}</b>')
     if timings.get("llm_ttft_ms"):
         legend.append(f"LLM first token <b>{timings['llm_ttft_ms']:.0f}</b>")
-    legend.append(f"voice-to-voice <b>{total:.0f}</b>")
+    if total > 0:
+        legend.append(f"{total_label} <b>{total:.0f}</b>")
     return (
         '<div style="font-size:0.8rem;opacity:0.85">'
         '<div style="display:flex;height:6px;border-radius:3px;overflow:hidden;margin:2px 0 4px;'
-        f'width:{min(100.0, total / 30):.0f}%;min-width:30%">{"".join(segments)}</div>'
+        f'width:{min(100.0, scale / 30):.0f}%;min-width:30%">{"".join(segments)}</div>'
         f"{' · '.join(legend)} ms</div>"
     )
+
+
+def turn_timing_bar(turn: Turn) -> str:
+    if HANDS_FREE_TOTAL in turn.timings_ms:
+        return timing_bar(turn.timings_ms, HANDS_FREE_STAGES, HANDS_FREE_TOTAL, "end of speech → first audio")
+    return timing_bar(turn.timings_ms)
 
 
 def microphone_warning() -> None:
@@ -89,7 +253,7 @@ def microphone_warning() -> None:
         )
 
 
-def sidebar(pipeline: Pipeline) -> TurnOptions:
+def sidebar(pipeline: Pipeline, turns: list[Turn]) -> TurnOptions:
     settings = get_settings()
     with st.sidebar:
         st.subheader("Services")
@@ -113,7 +277,6 @@ def sidebar(pipeline: Pipeline) -> TurnOptions:
             "System prompt", value=settings.system_prompt or "", help="Empty = the LLM service's default prompt."
         )
         st.button("New conversation", on_click=new_conversation, icon="🆕", use_container_width=True)
-        turns: list[Turn] = st.session_state.turns
         if turns:
             st.subheader("Download")
             st.download_button("Transcript (Markdown)", to_markdown(turns), "conversation.md", "text/markdown")
@@ -129,29 +292,39 @@ def sidebar(pipeline: Pipeline) -> TurnOptions:
     )
 
 
-def show_turn(turn: Turn) -> None:
+def reply_text(turn: Turn) -> str:
+    """What the agent said; for an interrupted reply, what was heard before the user talked over it."""
+    if turn.interrupted:
+        return f"{turn.reply} — interrupted" if turn.reply else "_(interrupted before any of it was heard)_"
+    return turn.reply or "_(no reply)_"
+
+
+def show_turn(turn: Turn, *, with_audio: bool = True) -> None:
     with st.chat_message("user"):
         st.markdown(turn.transcript)
-        if turn.user_audio:
+        if with_audio and turn.user_audio:
             st.audio(turn.user_audio)
     with st.chat_message("assistant"):
-        st.markdown(turn.reply)
-        if turn.reply_wav:
+        st.markdown(reply_text(turn))
+        if with_audio and turn.reply_wav:
             st.audio(turn.reply_wav, format="audio/wav")
-        st.html(timing_bar(turn.timings_ms))
+        bar = turn_timing_bar(turn)
+        if bar:
+            st.html(bar)
 
 
 def latency_chart(turns: list[Turn]) -> None:
     rows = [
         {
             "turn": n,
-            **{label: turn.timings_ms.get(key) for key, (label, _) in STAGES.items()},
+            **{label: turn.timings_ms.get(key) for key, (label, _) in HANDS_FREE_STAGES.items()},
             "voice-to-voice": turn.timings_ms.get("voice_to_voice_ms"),
+            "end of speech → first audio": turn.timings_ms.get(HANDS_FREE_TOTAL),
         }
         for n, turn in enumerate(turns, start=1)
     ]
     with st.expander("Latency over the conversation (ms)", expanded=False):
-        st.line_chart(pd.DataFrame(rows).set_index("turn"))
+        st.line_chart(pd.DataFrame(rows).set_index("turn").dropna(axis="columns", how="all"))
 
 
 def run_turn(pipeline: Pipeline, options: TurnOptions, pending: dict, area: DeltaGenerator) -> None:
@@ -209,21 +382,176 @@ def run_turn(pipeline: Pipeline, options: TurnOptions, pending: dict, area: Delt
     st.rerun()
 
 
+# ----- hands-free ---------------------------------------------------------------------------------------------
+
+
+def hands_free(pipeline: Pipeline, options: TurnOptions, session: HandsFree) -> None:
+    """The WebRTC stream (its START / STOP buttons are the control) and the engine's life around it."""
+    models = get_turn_models()  # loaded before START, so the first turn does not wait for it
+    reply_source = create_pcm_audio_source_track(key="handsfree-reply", sample_rate=SPEAKER_RATE_HZ)
+
+    def microphone_ended() -> None:  # on the event loop, once this run's track has been assigned
+        session.stream_ended(microphone_track)
+
+    microphone_track = create_audio_sink_track(
+        callback=session.microphone, key="handsfree-microphone", on_ended=microphone_ended
+    )
+    stream = webrtc_streamer(
+        key=STREAM_KEY,
+        mode=WebRtcMode.SENDRECV,
+        rtc_configuration=rtc_configuration(get_settings()),
+        media_stream_constraints={"audio": True, "video": False},
+        sink_audio_track=microphone_track,
+        source_audio_track=reply_source.track,
+    )
+    if stream.state.playing or stream.state.signalling:  # started as the connection is made: no frame is lost
+
+        def new_engine(speaker: Speaker, history: list[Turn]) -> ConversationEngine:
+            return ConversationEngine(pipeline, options, output=speaker, models=models, history=history)
+
+        session.ensure_started(new_engine, microphone_track, reply_source, st.session_state.turns)
+    else:
+        session.stop()
+    if session.engine is not None:
+        session.engine.set_options(options)
+
+
+def partial_html(stable: str, unstable: str) -> str:
+    """The turn in progress: agreed words as they are, the words that may still change greyed."""
+    if not stable and not unstable:
+        return "…"
+    return f'{html.escape(stable)} <span style="opacity:0.45">{html.escape(unstable)}</span>'
+
+
+def status_html(state: str, snapshot: EngineSnapshot | None, turns: list[Turn]) -> str:
+    """The hidden, machine-readable status (tests and the browser harness read it): one ``handsfree-status`` div,
+    then one ``handsfree-turn`` div per finished turn of the conversation with its timings as JSON.
+
+    ``data-state`` is the engine's state, or "off" while no conversation runs; ``data-turns`` and
+    ``data-interrupted`` count the conversation's finished turns (push-to-talk and typed ones included) and those
+    the user talked over; ``data-partial`` is the engine's partial transcript of the latest user speech."""
+    partial = f"{snapshot.partial_stable} {snapshot.partial_unstable}".strip() if snapshot else ""
+    interrupted = sum(turn.interrupted for turn in turns)
+    parts = [
+        f'<div class="handsfree-status" data-state="{html.escape(state)}" data-turns="{len(turns)}" '
+        f'data-interrupted="{interrupted}" data-partial="{html.escape(partial)}"></div>'
+    ]
+    for index, turn in enumerate(turns):
+        timings = html.escape(json.dumps(turn.timings_ms))
+        parts.append(
+            f'<div class="handsfree-turn" data-index="{index}" data-transcript="{html.escape(turn.transcript)}" '
+            f'data-interrupted="{int(turn.interrupted)}" data-timings="{timings}"></div>'
+        )
+    return f'<div style="display:none">{"".join(parts)}</div>'
+
+
+def idle_view() -> None:
+    """No conversation runs (before START, after STOP): the hidden status, and how to start."""
+    st.html(status_html("off", None, st.session_state.turns))
+    st.caption(STATE_LABELS["off"])
+
+
+@st.fragment(run_every=0.3)
+def live_view(session: HandsFree, shown: int) -> None:
+    """What the engine is doing, redrawn every 0.3 s without rerunning the page: the hidden status (first, so its
+    place never changes), the turns finished since the page was last drawn whole (``shown`` were drawn then), the
+    turn in progress, the state, what failed since the last finished turn. Drawn only while a conversation runs;
+    when it ends (STOP, the connection lost) the whole page is redrawn, with the idle view in its place."""
+    engine = session.engine
+    if engine is None:
+        st.rerun(scope="app")
+    events, session.cursor = engine.events(session.cursor)
+    for event in events:
+        if isinstance(event, StageFailed):
+            session.failures.insert(0, event)
+        elif isinstance(event, ReplyDone | Interrupted):
+            session.failures.clear()
+    snapshot = engine.snapshot()
+    state = snapshot.state
+    st.html(status_html(state, snapshot, snapshot.turns))
+    for turn in snapshot.turns[shown:]:
+        show_turn(turn, with_audio=False)  # the audio players come with the next whole redraw
+    if state == "user_speaking":
+        with st.chat_message("user"):
+            st.html(partial_html(snapshot.partial_stable, snapshot.partial_unstable))
+    elif state in ("thinking", "speaking"):
+        with st.chat_message("user"):
+            if snapshot.transcript:
+                st.markdown(snapshot.transcript)
+            else:
+                st.html(partial_html(snapshot.partial_stable, snapshot.partial_unstable))
+        with st.chat_message("assistant"):
+            st.markdown((snapshot.reply_text or "…") + " ▌")
+    st.caption(STATE_LABELS[state])
+    for failure in session.failures[:3]:
+        if failure.stage in STAGE_NAMES:
+            st.warning(
+                f"**{STAGE_NAMES[failure.stage]} failed**: {failure.message}. "
+                "That turn was lost; the conversation goes on: say it again.",
+                icon="⚠️",
+            )
+        else:  # the engine itself
+            st.error(failure.message, icon="⚠️")
+
+
+# ----- the page -----------------------------------------------------------------------------------------------
+
+
+def no_collection_after_each_run() -> None:
+    """Turn off Streamlit's full garbage collection after every script run (``runner.postScriptGC``) unless the
+    server was told otherwise.
+
+    The live view reruns every 0.3 s, and each collection of this process's heap (pandas, pyarrow, onnxruntime,
+    aiortc) held the GIL for 0.2-0.7 s on a busy 2-core machine: the event loop that carries the WebRTC audio
+    stalled for up to 3 s and Chrome dropped the connection as "disconnected". Python's own generational
+    collector still runs. The public ``st.set_option`` takes only ``client.*`` options, hence the config module.
+    """
+    if not streamlit.config.is_manually_set("runner.postScriptGC"):
+        streamlit.config.set_option("runner.postScriptGC", False, "frontend/app.py")
+
+
 def main() -> None:
     st.set_page_config(page_title="Voice agent", page_icon="🎙️", layout="centered")
+    no_collection_after_each_run()
     init_state()
+    settings = get_settings()
+    session = hands_free_session()
     st.title("🎙️ Voice agent")
-    st.caption("Press the microphone, ask something, press stop. The answer is spoken as it is written.")
+    mode = st.segmented_control(
+        "Mode",
+        list(MODES),
+        format_func=MODES.__getitem__,
+        default=settings.mode,
+        required=True,
+        key="mode",
+        label_visibility="collapsed",
+    )
+    if mode == "hands-free":
+        st.caption(
+            "Press **START** and talk: the agent answers out loud when you pause, and stops when you talk over it. "
+            "**STOP** ends listening; the conversation stays. Typing works too."
+        )
+    else:
+        session.stop()  # leaving hands-free ends its conversation; the turns stay
+        st.caption("Press the microphone, ask something, press stop. The answer is spoken as it is written.")
     microphone_warning()
     pipeline = get_pipeline()
-    options = sidebar(pipeline)
-    turns: list[Turn] = st.session_state.turns
+    options = sidebar(pipeline, sync_turns(session))
+    if mode == "hands-free":
+        hands_free(pipeline, options, session)
+    turns = sync_turns(session)
     for turn in turns:
         show_turn(turn)
     if turns:
         latency_chart(turns)
 
     live_turn = st.container()  # the turn in progress is drawn here, between the history and the inputs
+    if mode == "hands-free":
+        with live_turn:
+            if session.engine is not None:
+                live_view(session, len(turns))
+            else:
+                idle_view()
     pending: dict | None = None
     failed = st.session_state.failed
     if failed is not None:
@@ -235,17 +563,22 @@ def main() -> None:
         if st.button("Retry this turn", type="primary", icon="🔁"):
             pending = failed["input"]
 
-    generation = st.session_state.input_generation
-    record_tab, upload_tab = st.tabs(["🎙️ Record", "📁 Upload"])
-    with record_tab:
-        recording = st.audio_input("Record your question", key=f"recorder-{generation}", sample_rate=16_000)
-    with upload_tab:
-        upload = st.file_uploader(
-            "Upload a recording",
-            type=["wav", "flac", "mp3", "ogg", "opus", "webm", "m4a"],
-            key=f"upload-{generation}",
-        )
-    typed = st.chat_input("…or type your question")
+    recording = upload = None
+    if mode == "push-to-talk":
+        generation = st.session_state.input_generation
+        record_tab, upload_tab = st.tabs(["🎙️ Record", "📁 Upload"])
+        with record_tab:
+            recording = st.audio_input("Record your question", key=f"recorder-{generation}", sample_rate=16_000)
+        with upload_tab:
+            upload = st.file_uploader(
+                "Upload a recording",
+                type=["wav", "flac", "mp3", "ogg", "opus", "webm", "m4a"],
+                key=f"upload-{generation}",
+            )
+    typed = st.chat_input("…or type your question" if mode == "push-to-talk" else "Type instead of talking")
+    if typed and session.engine is not None:
+        session.engine.submit_text(typed)  # answered out loud in the running conversation, drawn by live_view
+        return
     if recording is not None:
         pending = {"audio": recording.getvalue(), "filename": recording.name or "recording.wav"}
     elif upload is not None:

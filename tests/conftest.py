@@ -81,9 +81,15 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
 
 @pytest.fixture(scope="module")
 def running_page(running_services: RunningServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The Streamlit page as a real process on a free port, pointed at the running services; yields its URL."""
+    """The Streamlit page as a real process on a free port, pointed at the running services, opening in push-to-talk
+    mode (hands-free needs WebRTC, which the tests run in a network namespace of their own); yields its URL."""
     port = free_port()
-    env = {**running_services.frontend_env(), "FRONTEND_TEMPERATURE": "0", "FRONTEND_MAX_TOKENS": "60"}
+    env = {
+        **running_services.frontend_env(),
+        "FRONTEND_TEMPERATURE": "0",
+        "FRONTEND_MAX_TOKENS": "60",
+        "FRONTEND_MODE": "push-to-talk",
+    }
     command = [
         str(REPO_ROOT / ".venvs" / "frontend" / "bin" / "streamlit"), "run", str(REPO_ROOT / "frontend" / "app.py"),
         "--server.address", "127.0.0.1", "--server.port", str(port),

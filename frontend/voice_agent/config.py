@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .text import FIRST_PHRASE_MIN_WORDS
+
+ICE_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+class IceServer(BaseModel):
+    """One RTCIceServer as the browser and aiortc take it: a STUN server (``urls`` only) or a TURN server
+    (``urls``, ``username``, ``credential``)."""
+
+    urls: str | list[str] = Field(description="stun:, stuns:, turn: or turns: URL(s), e.g. turn:turn.example.org:3478")
+    username: str | None = Field(default=None, description="TURN user name.")
+    credential: str | None = Field(default=None, description="TURN password (it reaches the browser).")
+
+    @field_validator("urls")
+    @classmethod
+    def _ice_urls(cls, urls: str | list[str]) -> str | list[str]:
+        for url in [urls] if isinstance(urls, str) else urls:
+            if not url.startswith(ICE_URL_SCHEMES):
+                raise ValueError(f"an ICE server URL starts with one of {', '.join(ICE_URL_SCHEMES)}: {url!r}")
+        return urls
 
 
 class FrontendSettings(BaseSettings):
@@ -52,6 +72,21 @@ class FrontendSettings(BaseSettings):
     connect_timeout_s: float = Field(default=3.0, gt=0, le=60, description="TCP connect timeout per request (s).")
     read_timeout_s: float = Field(
         default=120.0, gt=0, le=3600, description="Longest wait for the next bytes of a response (s)."
+    )
+    mode: Literal["hands-free", "push-to-talk"] = Field(
+        default="hands-free",
+        description=(
+            "The page's mode when it opens: hands-free (press START once, then talk; it answers when you pause and "
+            "stops when you talk over it) or push-to-talk (record or upload a question, then it answers)."
+        ),
+    )
+    ice_servers: list[IceServer] = Field(
+        default_factory=list,
+        description=(
+            "STUN/TURN servers for hands-free mode's WebRTC connection, a JSON list of RTCIceServer objects, e.g. "
+            '[{"urls": "stun:stun.example.org:3478"}, {"urls": "turn:turn.example.org:3478", "username": "u", '
+            '"credential": "p"}]; empty = host candidates only (the browser on this machine or the same LAN).'
+        ),
     )
     host: str = Field(default="127.0.0.1", description="Address the Streamlit page binds to.")
     port: int = Field(default=8501, ge=1, le=65535, description="Port of the Streamlit page.")

@@ -1,18 +1,39 @@
-"""The Streamlit page, driven by AppTest against the real services (started as processes)."""
+"""The Streamlit page, driven by AppTest against the real services (started as processes).
+
+AppTest cannot open a WebRTC connection, so the hands-free tests check what the page draws and hands the browser
+(the stream's configuration, the machine-readable status) and the conversation shared with push-to-talk and typing;
+the conversation itself runs in a real browser in the end-to-end tier.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import streamlit as st
+import streamlit.config
+import streamlit_webrtc.session_info
 from streamlit.testing.v1 import AppTest
 
 from voice_agent.config import get_settings
 
 APP = Path(__file__).resolve().parents[2] / "frontend" / "app.py"
 NOTHING_LISTENS = "http://127.0.0.1:9"
+
+
+class NoStreamlitRuntime:
+    """What ``Runtime.instance()`` does before a Streamlit server exists: raise RuntimeError.
+
+    AppTest stands a MagicMock without a session manager in for the runtime; streamlit-webrtc's session lookup
+    handles "no runtime" (its tracks then skip their session-end watchers) but not that mock.
+    """
+
+    @staticmethod
+    def instance() -> None:
+        raise RuntimeError("AppTest runs the page without a Streamlit server")
 
 
 def point_page_at(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
@@ -24,13 +45,28 @@ def point_page_at(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
     st.cache_resource.clear()
 
 
-@pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch, running_services) -> Iterator[AppTest]:  # type: ignore[no-untyped-def]
-    point_page_at(monkeypatch, running_services.frontend_env())
+def open_page(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> AppTest:
+    monkeypatch.setattr(streamlit_webrtc.session_info, "Runtime", NoStreamlitRuntime)
+    point_page_at(monkeypatch, env)
     app = AppTest.from_file(str(APP), default_timeout=300)
     app.run()
     assert not app.exception
-    yield app
+    return app
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch, running_services) -> Iterator[AppTest]:  # type: ignore[no-untyped-def]
+    """The page opened in push-to-talk mode (``FRONTEND_MODE``)."""
+    yield open_page(monkeypatch, {**running_services.frontend_env(), "FRONTEND_MODE": "push-to-talk"})
+    get_settings.cache_clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def hands_free_page(monkeypatch: pytest.MonkeyPatch, running_services) -> Iterator[AppTest]:  # type: ignore[no-untyped-def]
+    """The page as it opens by default: hands-free."""
+    monkeypatch.delenv("FRONTEND_MODE", raising=False)
+    yield open_page(monkeypatch, running_services.frontend_env())
     get_settings.cache_clear()
     st.cache_resource.clear()
 
@@ -140,3 +176,100 @@ def test_a_failed_stage_is_named_the_conversation_kept_and_retry_works(
     assert not page.error
     assert chat_texts(page, "user") == ["Hello there.", "Tell me a joke."]
     assert len(page.session_state.turns) == 2
+
+
+# ----- hands-free ------------------------------------------------------------------------------------------------
+
+
+class StatusReader(HTMLParser):
+    """The hidden status the page draws for tests and the browser harness, as attribute dicts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status: list[dict[str, str | None]] = []
+        self.turns: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("class") == "handsfree-status":
+            self.status.append(found)
+        elif found.get("class") == "handsfree-turn":
+            self.turns.append(found)
+
+
+def hands_free_status(app: AppTest) -> StatusReader:
+    reader = StatusReader()
+    for element in app.get("html"):
+        reader.feed(element.proto.body)
+    assert len(reader.status) == 1, reader.status
+    return reader
+
+
+def stream_arguments(app: AppTest) -> dict:
+    [stream] = [c for c in app.get("component_instance") if c.proto.component_name.endswith("webrtc_streamer")]
+    arguments: dict = json.loads(stream.proto.json_args)
+    return arguments
+
+
+def test_hands_free_is_the_default_with_an_explicit_ice_configuration(
+    hands_free_page: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = hands_free_page
+    assert page.segmented_control[0].value == "hands-free"
+    assert not page.audio_input and not page.file_uploader  # push-to-talk's inputs wait behind the switch
+    assert page.chat_input  # typing stays
+    assert "START" in page.caption[0].value and "talk over it" in page.caption[0].value
+    arguments = stream_arguments(page)
+    assert arguments["mode"] == "SENDRECV"
+    assert arguments["media_stream_constraints"] == {"audio": True, "video": False}
+    # never the library's fallback (a public STUN server, or TURN credentials fetched with HF_TOKEN)
+    assert arguments["rtc_configuration"] == {"iceServers": []}
+    status = hands_free_status(page)
+    [shown] = status.status
+    assert {key: shown[key] for key in ("data-state", "data-turns", "data-interrupted", "data-partial")} == {
+        "data-state": "off", "data-turns": "0", "data-interrupted": "0", "data-partial": ""
+    }  # fmt: skip
+    assert not status.turns
+    # no full garbage collection after each 0.3 s rerun of the live view: it stalled the WebRTC event loop
+    assert streamlit.config.get_option("runner.postScriptGC") is False
+
+    turn_server = {"urls": "turn:turn.example.org:3478", "username": "voice", "credential": "secret"}
+    monkeypatch.setenv("FRONTEND_ICE_SERVERS", json.dumps([turn_server]))
+    get_settings.cache_clear()
+    page.run()
+    assert stream_arguments(page)["rtc_configuration"] == {"iceServers": [turn_server]}
+
+
+def test_a_typed_turn_in_hands_free_mode_is_in_the_status_with_its_timings(hands_free_page: AppTest) -> None:
+    question = 'Say "yes" if 2 < 3 & 4 > 1.'  # quotes and markup survive the status attributes
+    hands_free_page.chat_input[0].set_value(question).run()
+    assert not hands_free_page.exception and not hands_free_page.error
+    assert chat_texts(hands_free_page, "user") == [question]
+    status = hands_free_status(hands_free_page)
+    assert status.status[0]["data-turns"] == "1" and status.status[0]["data-state"] == "off"
+    [turn] = status.turns
+    assert turn["data-index"] == "0" and turn["data-transcript"] == question and turn["data-interrupted"] == "0"
+    timings = json.loads(turn["data-timings"] or "")
+    assert timings == hands_free_page.session_state.turns[0].timings_ms and timings["voice_to_voice_ms"] > 0
+
+
+def test_the_mode_switch_keeps_one_conversation(hands_free_page: AppTest, jfk_wav: Path) -> None:
+    page = hands_free_page
+    page.chat_input[0].set_value("My name is Alice.").run()
+    page.segmented_control[0].set_value("push-to-talk").run()
+    assert not page.exception
+    assert not page.get("component_instance")  # the stream goes with hands-free mode
+    assert "Press the microphone" in page.caption[0].value
+    page.audio_input[0].set_value(("jfk.wav", jfk_wav.read_bytes(), "audio/wav")).run()
+    assert not page.exception and not page.error
+    users = chat_texts(page, "user")
+    assert users[0] == "My name is Alice." and "ask not what your country" in users[1].lower()
+    page.segmented_control[0].set_value("hands-free").run()
+    assert not page.exception and chat_texts(page, "user") == users
+    status = hands_free_status(page)
+    assert status.status[0]["data-turns"] == "2"
+    assert [turn["data-transcript"] for turn in status.turns] == users
+    # a new conversation empties it in either mode
+    [new] = [b for b in page.sidebar.button if b.label == "New conversation"]
+    new.click().run()
+    assert hands_free_status(page).status[0]["data-turns"] == "0" and not page.chat_message
