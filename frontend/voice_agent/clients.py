@@ -82,6 +82,20 @@ class Cancellation:
             with contextlib.suppress(Exception):
                 close()
 
+    @contextmanager
+    def absorbs_failures(self) -> Iterator[None]:
+        """Around a read of a registered stream: once cancelled, whatever the closed stream raises ends the read
+        quietly (the reader asked for nothing more)."""
+        try:
+            yield
+        except Exception:
+            if not self.cancelled:
+                raise
+
+
+def _absorbing(cancellation: Cancellation | None) -> contextlib.AbstractContextManager[None]:
+    return cancellation.absorbs_failures() if cancellation is not None else contextlib.nullcontext()
+
 
 def _status_kind(status: int) -> FailureKind:
     return "rejected" if status < 500 else ("not_ready" if status == 503 else "server_error")
@@ -226,15 +240,15 @@ class LlmClient(_ServiceClient):
         if cancellation is not None:
             cancellation.register(stream.close)
         finish_reason: str | None = None
-        with stream, _failures_as_stage_errors("llm", self.base_url, streaming=True):
+        with _absorbing(cancellation), stream, _failures_as_stage_errors("llm", self.base_url, streaming=True):
             for chunk in stream:
                 if cancellation is not None and cancellation.cancelled:
-                    return
+                    break
                 for choice in chunk.choices:
                     if choice.delta.content:
                         yield choice.delta.content
                     finish_reason = choice.finish_reason or finish_reason
-        if finish_reason is None:
+        if finish_reason is None and not (cancellation is not None and cancellation.cancelled):
             raise StageError("llm", self.base_url, "cut", "the reply stream ended without a finish_reason")
 
 
@@ -267,12 +281,12 @@ class TtsClient(_ServiceClient):
                 )
             if cancellation is not None:
                 cancellation.register(response.close)
-            with _failures_as_stage_errors("tts", self.base_url, streaming=True):
+            with _absorbing(cancellation), _failures_as_stage_errors("tts", self.base_url, streaming=True):
                 rate = int(response.headers.get("x-sample-rate", OPENAI_PCM_SAMPLE_RATE_HZ))
                 carry = b""
                 for data in response.iter_bytes():
                     if cancellation is not None and cancellation.cancelled:
-                        return
+                        break
                     data = carry + data
                     cut = len(data) - len(data) % 2  # never split a 16-bit sample across chunks
                     carry = data[cut:]

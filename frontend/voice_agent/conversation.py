@@ -31,7 +31,8 @@ def history_of(turns: list[Turn]) -> list[Message]:
     messages: list[Message] = []
     for turn in turns:
         messages.append({"role": "user", "content": turn.transcript})
-        messages.append({"role": "assistant", "content": turn.reply})
+        # an interrupted reply ends where the user stopped hearing it; the ellipsis tells the LLM it was cut
+        messages.append({"role": "assistant", "content": f"{turn.reply}…" if turn.interrupted else turn.reply})
     return messages
 
 

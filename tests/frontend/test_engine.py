@@ -181,7 +181,7 @@ def test_barge_in_stops_the_reply_and_keeps_only_what_was_heard(models: TurnMode
         assert 0 < heard_words < len(reply.split()), interrupted.heard
         assert reply.startswith(interrupted.heard)
         assert any(llm.cancelled), "the LLM stream was not closed"
-        assert engine.history()[1] == {"role": "assistant", "content": interrupted.heard}
+        assert engine.history()[1] == {"role": "assistant", "content": interrupted.heard + "…"}
         feed(engine, silence(2.0), real_time=True)
         wait_for(engine, ReplyDone)  # the new words get their own reply
         assert engine.snapshot().turns[0].interrupted

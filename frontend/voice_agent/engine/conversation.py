@@ -340,7 +340,7 @@ class ConversationEngine:
                 return
             self._closed = True
             if self._reply is not None:
-                self._reply.cancel()
+                self._interrupt_reply()  # what was heard of the reply stays in the history
         self._inbox.put(None)
         self._wake()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
@@ -500,6 +500,7 @@ class ConversationEngine:
             return
         end_at = self._wall_of(event.speech_end_s)
         self._state = "thinking"
+        self._partial.reset()  # the turn's words are its final transcript now
         if reply is not None and not reply.confirmed:
             reply.confirmed = True
             reply.timings.end_of_turn_ms = (time.monotonic() - end_at) * 1000
