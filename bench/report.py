@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import handsfree
 from .processes import REPO_ROOT
 from .stats import summarize
 
@@ -58,6 +59,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def generated(results: dict[str, Any]) -> str:
     parts = [_machine(results), _headline(results), _clips(results), _overhead(results), _stt_accuracy(results)]
+    if "handsfree" in results:
+        parts.append(handsfree.markdown(results["handsfree"]))
     return "\n\n".join(part for part in parts if part)
 
 

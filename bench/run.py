@@ -10,6 +10,9 @@ fails the run.
 - ``overhead``: each service against its bare library, interleaved (``bench.overhead``).
 - ``stt_accuracy``: the STT's word error rate over ``tests/data/wer`` and how often each short-window check fired
   and was wrong (``bench/stt_accuracy.py``, in the STT venv). Not in a QUICK run.
+- ``handsfree``: hands-free conversations in headless Chromium over WebRTC, inside a private network namespace
+  (``bench.handsfree``): end of user speech -> first reply sound at the listener's ear, barge-in silence, with 1, 2
+  and 4 sessions at once (QUICK: 1 and 2).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 from voice_agent.config import FrontendSettings
 
-from . import overhead, report
+from . import handsfree, overhead, report
 from .corpus import Clip, corpus
 from .machine import busy_processes, describe, load_average
 from .processes import REPO_ROOT, VENVS, start_services, stop_all
@@ -39,7 +42,7 @@ from .turns import Designs, Turn
 logger = logging.getLogger("bench")
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-SECTIONS = ("turns", "overhead", "stt_accuracy")
+SECTIONS = ("turns", "overhead", "stt_accuracy", "handsfree")
 SEQUENTIAL_FIELDS = ("stt_ms", "llm_total_ms", "tts_total_ms", "first_audio_ms")
 TARGETS_MS = {"p50": 400, "p95": 700}
 """Voice-to-voice over the corpus, push-to-talk, 2 cores, embedded defaults."""
@@ -161,6 +164,10 @@ class Bench:
         result: dict[str, Any] = json.loads(done.stdout)
         return result
 
+    def handsfree(self) -> dict[str, Any]:
+        plan = handsfree.Plan.quick_plan() if self.plan.quick else handsfree.Plan()
+        return handsfree.measure(plan)  # raw levels, screenshots and logs in artifacts/handsfree/
+
     def run(self, sections: Sequence[str]) -> dict[str, Any]:
         started = time.perf_counter()
         self.results.update(machine=describe(), plan=asdict(self.plan), load_average_start=load_average())
@@ -168,7 +175,12 @@ class Bench:
             {"name": clip.name, "duration_s": clip.duration_s, "speaker": clip.speaker, "source": clip.source}
             for clip in self.clips
         ]
-        actions = {"turns": self.turns, "overhead": self.overhead, "stt_accuracy": self.stt_accuracy}
+        actions = {
+            "turns": self.turns,
+            "overhead": self.overhead,
+            "stt_accuracy": self.stt_accuracy,
+            "handsfree": self.handsfree,
+        }
         for name in SECTIONS:
             if name in sections and (name != "stt_accuracy" or self.plan.stt_accuracy):
                 self.section(name, actions[name])
