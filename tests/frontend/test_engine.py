@@ -20,6 +20,7 @@ import soundfile as sf
 from voice_agent.clients import Cancellation, PcmChunk
 from voice_agent.engine.conversation import ConversationEngine, EngineSettings, TurnModels
 from voice_agent.engine.events import FinalTranscript, Interrupted, ReplyDone, SpeechStarted
+from voice_agent.engine.transcript import StablePrefix
 from voice_agent.engine.turns import TurnSettings
 from voice_agent.pipeline import TurnOptions
 
@@ -233,3 +234,13 @@ def test_a_short_backchannel_pauses_the_reply_and_it_resumes(models: TurnModels,
         assert done[0].text == reply and not llm.cancelled[-1]
     finally:
         engine.close()
+
+
+def test_partial_transcripts_show_only_words_two_hypotheses_agree_on() -> None:
+    partial = StablePrefix()
+    assert partial.update("ask not") == ("", "ask not")
+    assert partial.update("Ask not what your") == ("Ask not", "what your")
+    assert partial.update("ask not what you can") == ("ask not what", "you can")
+    assert partial.update("ask knot what you can do") == ("ask not what", "you can do")  # never shrinks
+    partial.reset()
+    assert partial.text() == ("", "")
