@@ -10,13 +10,14 @@ Three parts:
 2. **A run** (``run_sessions``): everything happens inside a private network namespace (``bench.netns``; WebRTC
    needs a non-loopback interface, and no test traffic may leave the machine): the three services
    (``bench.processes``), the page (``streamlit run frontend/app.py``) and one Chromium process per session, driven
-   by Playwright. Sessions of one phase run at the same time; phases run one after another against the same page
-   and services. In every page an init script wraps ``getUserMedia`` and, from the moment the microphone opens,
-   samples every 10 ms the RMS level (WebAudio ``AnalyserNode``) of the microphone stream and of the reply's remote
-   WebRTC track (the streamlit-webrtc component's ``<audio>`` element), stamped with ``Date.now()``; it also
-   records the page's hidden hands-free status as it changes. At the end the page's finished turns (chat messages
-   and the ``handsfree-turn`` elements with the engine's per-turn timings) are read, and the CPU seconds of the
-   page's server process and of each service over each phase. Raw results, logs and screenshots are kept under
+   by Playwright. Sessions of one phase run at the same time; phases run one after another against the same
+   services, each with a fresh page process. In every page an init script wraps ``getUserMedia`` and, from the
+   moment the microphone opens, measures the RMS level of the microphone stream and of the reply's remote WebRTC
+   track (the streamlit-webrtc component's ``<audio>`` element) every 10.7 ms in an AudioWorklet, stamped on the
+   ``Date.now()`` clock; it also records the page's hidden hands-free status and the connection's state. At the
+   end the page's finished turns (chat messages and the ``handsfree-turn`` elements with the engine's per-turn
+   timings) are read. CPU seconds of the page's process, of each service and of the browsers are taken over each
+   phase, with what the rest of the machine used meanwhile. Raw results, logs and screenshots are kept under
    ``artifacts/handsfree/``.
 3. **Analysis** (``analyze_session``), from those level series only (the WAV's layout only says which stretch of
    microphone sound is which utterance): end of user speech = the microphone level falling and staying quiet for
@@ -66,7 +67,7 @@ CHROMIUM_FLAGS = (
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
-    "--disable-background-timer-throttling",  # the 10 ms level sampler must keep its pace
+    "--disable-background-timer-throttling",  # the status and connection samplers keep their pace
     "--disable-renderer-backgrounding",
 )
 SAMPLE_RATE_HZ = 16_000
@@ -148,7 +149,7 @@ def quietest_point(samples: np.ndarray, near_s: float, within_s: float = 0.15, r
     return first + int(np.argmin(rms)) * frame + frame // 2
 
 
-def level(samples: np.ndarray) -> np.ndarray:
+def at_speech_level(samples: np.ndarray) -> np.ndarray:
     """``samples`` (float) scaled so that the loud frames reach ``SPEECH_RMS``, the peak at most 0.9."""
     loud_rms = float(np.percentile(_frame_rms(samples, SAMPLE_RATE_HZ // 50), 90))
     gain = min(SPEECH_RMS / max(loud_rms, 1e-6), 0.9 / max(float(np.max(np.abs(samples))), 1e-6))
@@ -194,7 +195,7 @@ class MicrophoneBuilder:
         samples, rate = sf.read(clip.path, dtype="float64")
         if rate != SAMPLE_RATE_HZ or samples.ndim != 1:
             raise ValueError(f"{clip.path} is not {SAMPLE_RATE_HZ} Hz mono")
-        samples = level(samples)
+        samples = at_speech_level(samples)
         speech_start_s, speech_end_s = speech_bounds(samples)
         pauses: tuple[tuple[float, float], ...] = ()
         if pause_near_s is not None:
@@ -381,7 +382,7 @@ class Phase:
 
 @dataclass
 class BrowserRun:
-    """What ``run_sessions`` does: ``phases`` in order against one page and one set of services.
+    """What ``run_sessions`` does: ``phases`` in order against one set of services (a fresh page each).
 
     ``page_env``: extra environment of the page (``FRONTEND_*``); ``page_script``: the Streamlit script, relative
     to the repository root; ``settle_s``: after a microphone file has played, how long to wait at most for the
@@ -612,9 +613,6 @@ class _Inside:
             for session in sessions:  # START in each, as close together as clicks go
                 session["started_at_ms"] = session["page"].evaluate("Date.now()")
                 session["start"].click()
-                if os.environ.get("HF_HIDE"):
-                    cover = session["page"].context.new_page()  # page made through a context below
-                    cover.bring_to_front()
             with _CpuTimeline(measured) as timeline:
                 self._wait_until_played(sessions)
             wall_s = round(time.monotonic() - wall_started, 1)
@@ -672,7 +670,7 @@ class _Inside:
                 status = session["page"].evaluate(
                     "() => { const s = document.querySelector('.handsfree-status'); return s && s.dataset.state; }"
                 )
-                quiet = state["now"] - state["lastRemoteLoud"] > 1500 and status in ("listening", None)
+                quiet = state["now"] - state["lastRemoteLoud"] > 1500 and status in ("listening", "off", None)
                 played_at = session.setdefault("played_at", time.monotonic())
                 if quiet or time.monotonic() - played_at > self.run.settle_s:
                     pending.remove(session)

@@ -68,12 +68,13 @@ class Plan:
     """How much to run. ``turns``: answered utterances per session in each phase (keyed by sessions at once);
     ``barge_ins``: of which spoken over the previous reply; ``gap_s``: silence after an utterance (the reply plays
     in it); ``barge_in_after_s``: a barge-in starts this long after the end of the utterance it interrupts (the
-    reply starts about 1-1.5 s after that end on an idle 2-core machine, later with more sessions)."""
+    reply, 1.5-3 s of speech, starts about 2-2.5 s after that end on an idle 2-core machine, later with more
+    sessions; a barge-in that comes before the reply is counted in ``barge_ins_before_reply``, not measured)."""
 
     turns: dict[int, int] = field(default_factory=lambda: {1: 12, 2: 6, 4: 4})
     barge_ins: dict[int, int] = field(default_factory=lambda: {1: 3, 2: 1, 4: 1})
-    gap_s: dict[int, float] = field(default_factory=lambda: {1: 11.0, 2: 12.0, 4: 13.0})
-    barge_in_after_s: dict[int, float] = field(default_factory=lambda: {1: 2.5, 2: 3.0, 4: 4.0})
+    gap_s: dict[int, float] = field(default_factory=lambda: {1: 12.0, 2: 14.0, 4: 18.0})
+    barge_in_after_s: dict[int, float] = field(default_factory=lambda: {1: 3.0, 2: 4.0, 4: 6.0})
     max_tokens: int = REPLY_MAX_TOKENS
 
     @classmethod
