@@ -103,6 +103,13 @@ class TurnModels:
         return self._new_vad()
 
 
+def _transcribe(pipeline: Pipeline, audio: np.ndarray, filename: str, language: str | None) -> str:
+    """The STT service's transcript of ``audio`` (float32 mono in [-1, 1] at 16 kHz), sent as a 16-bit WAV file;
+    raises StageError."""
+    pcm16 = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    return pipeline.stt.transcribe(pcm_to_wav(pcm16, SAMPLE_RATE_HZ), filename=filename, language=language)
+
+
 @dataclass
 class _Chunk:
     pcm: bytes
@@ -191,10 +198,7 @@ class _Reply:
         try:
             if self.audio is not None:
                 stt_start = time.perf_counter()
-                pcm16 = (np.clip(self.audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-                self.transcript = pipeline.stt.transcribe(
-                    pcm_to_wav(pcm16, SAMPLE_RATE_HZ), filename="turn.wav", language=options.language
-                )
+                self.transcript = _transcribe(pipeline, self.audio, "turn.wav", options.language)
                 self.timings.stt_ms = (time.perf_counter() - stt_start) * 1000
                 if not self.transcript:
                     self.nothing_heard = True
@@ -548,10 +552,7 @@ class ConversationEngine:
 
     def _transcribe_partial(self, audio: np.ndarray, turn: int) -> None:
         try:
-            pcm16 = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-            text = self.pipeline.stt.transcribe(
-                pcm_to_wav(pcm16, SAMPLE_RATE_HZ), filename="partial.wav", language=self.options.language
-            )
+            text = _transcribe(self.pipeline, audio, "partial.wav", self.options.language)
         except StageError as err:
             logger.info("partial transcription failed: %s", err)
             text = None
