@@ -223,8 +223,12 @@ class LlmClient(_ServiceClient):
         max_tokens: int,
         temperature: float,
         cancellation: Cancellation | None = None,
+        on_usage: Callable[[dict[str, int]], None] | None = None,
     ) -> Iterator[str]:
         """Yield content deltas as the server generates them; stop quietly once ``cancellation`` is set.
+
+        ``on_usage``, if given, gets the server's token counts (``prompt_tokens``, ``completion_tokens``,
+        ``total_tokens``) from the stream's last chunk (asked for with ``stream_options.include_usage``).
 
         Raises StageError; kind ``cut`` when the stream breaks, carries an error event, or ends without a
         ``finish_reason`` (a server that dropped the stream, as llama-cpp-python's own server does under load).
@@ -236,6 +240,7 @@ class LlmClient(_ServiceClient):
                 max_tokens=max_tokens,
                 temperature=temperature,
                 stream=True,
+                stream_options={"include_usage": True} if on_usage is not None else openai.omit,
             )
         if cancellation is not None:
             cancellation.register(stream.close)
@@ -248,6 +253,8 @@ class LlmClient(_ServiceClient):
                     if choice.delta.content:
                         yield choice.delta.content
                     finish_reason = choice.finish_reason or finish_reason
+                if on_usage is not None and chunk.usage is not None:
+                    on_usage(chunk.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"}))
         if finish_reason is None and not (cancellation is not None and cancellation.cancelled):
             raise StageError("llm", self.base_url, "cut", "the reply stream ended without a finish_reason")
 

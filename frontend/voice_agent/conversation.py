@@ -27,12 +27,15 @@ class Turn:
 
 
 def history_of(turns: list[Turn]) -> list[Message]:
-    """The chat history the LLM sees: user transcript and assistant reply of every turn, oldest first."""
+    """The chat history the LLM sees: user transcript and assistant reply of every turn, oldest first (a turn with
+    only one side, such as a message a Realtime client added, gives only that message)."""
     messages: list[Message] = []
     for turn in turns:
-        messages.append({"role": "user", "content": turn.transcript})
+        if turn.transcript:
+            messages.append({"role": "user", "content": turn.transcript})
         # an interrupted reply ends where the user stopped hearing it; the ellipsis tells the LLM it was cut
-        messages.append({"role": "assistant", "content": f"{turn.reply}…" if turn.interrupted else turn.reply})
+        if turn.reply or turn.interrupted:
+            messages.append({"role": "assistant", "content": f"{turn.reply}…" if turn.interrupted else turn.reply})
     return messages
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +19,14 @@ import soundfile as sf
 
 from voice_agent.clients import Cancellation, PcmChunk
 from voice_agent.engine.conversation import ConversationEngine, EngineSettings, TurnModels
-from voice_agent.engine.events import FinalTranscript, Interrupted, ReplyDone, SpeechStarted
+from voice_agent.engine.events import (
+    FinalTranscript,
+    Interrupted,
+    ReplyDone,
+    ReplyStarted,
+    SpeechStarted,
+    TurnEnded,
+)
 from voice_agent.engine.transcript import StablePrefix
 from voice_agent.engine.turns import TurnSettings
 from voice_agent.pipeline import TurnOptions
@@ -53,6 +60,7 @@ class StandInLlm:
         max_tokens: int,
         temperature: float,
         cancellation: Cancellation | None = None,
+        on_usage: Callable[[dict[str, int]], None] | None = None,
     ) -> Iterator[str]:
         self.requests.append(list(messages))
         self.cancelled.append(False)
@@ -244,3 +252,71 @@ def test_partial_transcripts_show_only_words_two_hypotheses_agree_on() -> None:
     assert partial.update("ask knot what you can do") == ("ask not what", "you can do")  # never shrinks
     partial.reset()
     assert partial.text() == ("", "")
+
+
+PUSH_TO_TALK = EngineSettings(detect_turns=False, respond=False, speculative=False, partial_interval_ms=0)
+
+
+def test_push_to_talk_transcribes_on_commit_and_answers_when_asked(models: TurnModels, data_dir: Path) -> None:
+    """``detect_turns`` off (a Realtime client's ``turn_detection: null``): no VAD; ``commit`` ends the turn and
+    transcribes all audio since the last commit, with no reply until ``respond``; the reply then enters the history
+    after the user's words."""
+    llm = StandInLlm("It is far.")
+    output = RecordingOutput()
+    engine = ConversationEngine(
+        StandInPipeline(llm), TurnOptions(), output=output, models=models, settings=PUSH_TO_TALK
+    ).start()
+    try:
+        feed(engine, np.concatenate([speech(data_dir, "jfk"), silence(0.5)]))
+        engine.commit()
+        assert wait_for(engine, FinalTranscript)[0].text == "how far away is the moon"
+        time.sleep(0.3)
+        events, _ = engine.events()
+        assert [type(e) for e in events] == [TurnEnded, FinalTranscript]  # no VAD events, no reply
+        assert engine.pipeline.stt.calls[0] == pytest.approx(11.5, abs=0.05)  # type: ignore[attr-defined]
+        assert not llm.requests
+        engine.respond()
+        done = wait_for(engine, ReplyDone)[0]
+        assert done.text == "It is far." and done.transcript == ""
+        assert llm.requests[0][-1] == {"role": "user", "content": "how far away is the moon"}
+        assert engine.history() == [
+            {"role": "user", "content": "how far away is the moon"},
+            {"role": "assistant", "content": "It is far."},
+        ]
+        engine.commit()  # nothing since the last commit: nothing happens
+        time.sleep(0.2)
+        assert sum(isinstance(e, TurnEnded) for e in engine.events()[0]) == 1
+    finally:
+        engine.close()
+
+
+def test_messages_added_by_the_transport_are_answered_and_a_reply_can_be_cut(models: TurnModels) -> None:
+    """``add_message`` then ``respond`` answers from the history; ``cancel_reply`` stops a reply in progress like a
+    barge-in (Interrupted, LLM cancelled); ``truncate`` cuts the latest reply in the history to what was heard."""
+    llm = StandInLlm("one two three four five six seven eight nine ten", delay_s=0.2)
+    engine = ConversationEngine(
+        StandInPipeline(llm, StandInTts(seconds_per_word=0.5)),
+        TurnOptions(),
+        output=RecordingOutput(),
+        models=models,
+        settings=PUSH_TO_TALK,
+    ).start()
+    try:
+        engine.add_message("user", "Count to ten.")
+        engine.respond()
+        wait_for(engine, ReplyStarted)
+        time.sleep(0.2)
+        engine.cancel_reply()
+        interrupted = wait_for(engine, Interrupted)[0]
+        time.sleep(0.3)  # the stand-in notices the closed request at its next word
+        assert llm.cancelled[0]
+        assert engine.history()[0] == {"role": "user", "content": "Count to ten."}
+        assert engine.history()[1]["content"] == f"{interrupted.heard}…"
+        engine.add_message("user", "Again, please.")
+        engine.respond()
+        wait_for(engine, ReplyDone, timeout_s=30)
+        engine.truncate(1.0)  # the listener heard only the first second: two words of half a second each
+        time.sleep(0.2)
+        assert engine.history()[-1] == {"role": "assistant", "content": "one two…"}
+    finally:
+        engine.close()

@@ -48,9 +48,12 @@ from .events import (
     PartialTranscript,
     ReplyDelta,
     ReplyDone,
+    ReplyStarted,
     SpeechStarted,
     SpeechStopped,
     StageFailed,
+    TurnEnded,
+    TurnReopened,
 )
 from .transcript import StablePrefix
 from .turns import SmartTurn, TurnDetector, TurnEnd, TurnSettings, VadPause, VadResume, VadSpeechStart
@@ -84,6 +87,15 @@ class EngineSettings:
     barge_in_confirm_ms: int = 400
     """User speech over the reply that lasts this long (ms) interrupts it; shorter speech (a backchannel, a cough)
     only pauses playback, which resumes where it was cut."""
+    detect_turns: bool = True
+    """Find the user's turns (VAD and turn model); False: push-to-talk, the transport ends each turn (``commit``)."""
+    respond: bool = True
+    """Reply when a turn ends; False: only transcribe it, the transport asks for replies (``respond``)."""
+    barge_in: bool = True
+    """User speech over the reply pauses it (and interrupts it if it lasts); False: the reply plays on, and ends when
+    the user's new turn does."""
+    speak: bool = True
+    """Synthesize the reply (TTS); False: text only."""
     turn: TurnSettings = field(default_factory=TurnSettings)
 
 
@@ -161,8 +173,11 @@ class _Reply:
         speech_end_at: float | None,
         confirmed: bool,
         speech_end_s: float | None = None,
+        respond: bool = True,
     ) -> None:
         self.engine, self.number = engine, number
+        self.respond = respond  # False: transcribe only (set to True by ``respond`` while it transcribes)
+        self.transcribe_only = False  # transcribed, and no reply was asked for
         self.speech_end_s = speech_end_s  # audio time the turn's speech ended (None for a typed turn)
         self.audio, self.transcript = audio, (text or "")
         self.speech_end_at = speech_end_at
@@ -171,6 +186,7 @@ class _Reply:
         self.cancellation = Cancellation()
         self.timings = HandsFreeTimings(speculative=self.speculative)
         self.text = ""  # generated so far
+        self.usage: dict[str, int] | None = None  # the LLM's token counts, once its stream ended
         self.pieces: list[str] = []
         self.chunks: list[_Chunk] = []  # all reply audio produced, in order
         self.pushed = 0  # chunks handed to the output (or to the held list's replay)
@@ -200,18 +216,28 @@ class _Reply:
                 stt_start = time.perf_counter()
                 self.transcript = _transcribe(pipeline, self.audio, "turn.wav", options.language)
                 self.timings.stt_ms = (time.perf_counter() - stt_start) * 1000
-                if not self.transcript:
+            with engine._lock:
+                if self.cancellation.cancelled:
+                    return
+                if self.audio is not None or self.transcript:
+                    engine._reply_event(self, FinalTranscript(self.transcript))
+                if self.audio is not None and not self.transcript:
                     self.nothing_heard = True
                     return
-            if self.cancellation.cancelled:
-                return
-            engine._reply_event(self, FinalTranscript(self.transcript))
+                if not self.respond:
+                    self.transcribe_only = True
+                    engine._wake()
+                    return
+                engine._reply_event(self, ReplyStarted())
             messages: list[Message] = []
             if options.system_prompt:
                 messages.append({"role": "system", "content": options.system_prompt})
             messages += [m for m in engine.history() if m["role"] != "system"]
-            messages.append({"role": "user", "content": self.transcript})
-            self._speech_thread.start()
+            if self.transcript:
+                messages.append({"role": "user", "content": self.transcript})
+            speak = engine.settings.speak
+            if speak:
+                self._speech_thread.start()
             buffer = SentenceBuffer(options.language, first_phrase_min_words=options.first_phrase_min_words)
             llm_start = time.perf_counter()
             for delta in pipeline.llm.stream_chat(
@@ -219,15 +245,17 @@ class _Reply:
                 max_tokens=options.max_tokens,
                 temperature=options.temperature,
                 cancellation=self.cancellation,
+                on_usage=self._set_usage,
             ):
                 self.text += delta
                 engine._reply_event(self, ReplyDelta(delta))
                 for piece in buffer.feed(delta):
                     if self.timings.llm_first_phrase_ms is None:
                         self.timings.llm_first_phrase_ms = (time.perf_counter() - llm_start) * 1000
-                    self._pieces.put(piece)
+                    if speak:
+                        self._pieces.put(piece)
             tail = buffer.flush()
-            if tail and not self.cancellation.cancelled:
+            if tail and speak and not self.cancellation.cancelled:
                 if self.timings.llm_first_phrase_ms is None:
                     self.timings.llm_first_phrase_ms = (time.perf_counter() - llm_start) * 1000
                 self._pieces.put(tail)
@@ -240,6 +268,9 @@ class _Reply:
                 self._speech_thread.join()
             self.generated = True
             engine._wake()
+
+    def _set_usage(self, usage: dict[str, int]) -> None:
+        self.usage = usage
 
     def _speak(self) -> None:
         engine, voice = self.engine, self.engine.options.voice
@@ -293,7 +324,9 @@ class ConversationEngine:
     """One hands-free conversation. Thread-safe public methods; see the module docstring for how it works.
 
     ``pipeline`` gives the STT, LLM and TTS clients (``Pipeline.from_settings``); ``options`` the per-turn choices;
-    ``models`` the shared VAD and turn models (``TurnModels.load()``); ``output`` takes the reply's audio.
+    ``models`` the shared VAD and turn models (``TurnModels.load()``); ``output`` takes the reply's audio;
+    ``listener``, if given, is called with each event as it is emitted, in order with the audio handed to ``output``
+    (on an engine thread, under the engine's lock: it must only enqueue).
     """
 
     def __init__(
@@ -305,13 +338,15 @@ class ConversationEngine:
         models: TurnModels,
         settings: EngineSettings | None = None,
         history: Sequence[Turn] = (),
+        listener: Callable[[EngineEvent], None] | None = None,
     ) -> None:
         self.pipeline, self.options, self.output = pipeline, options, output
         self.settings = settings or EngineSettings()
         self._models = models
         self._detector = TurnDetector(self.settings.turn, models.new_vad(), models.smart_turn)
         self._lock = threading.RLock()
-        self._inbox: queue.Queue[bytes | None] = queue.Queue()
+        self._inbox: queue.Queue[bytes | Callable[[], None] | None] = queue.Queue()
+        self._listener = listener
         self._wake_event = threading.Event()
         self._events: list[EngineEvent] = []
         self._turns: list[Turn] = list(history)
@@ -329,6 +364,9 @@ class ConversationEngine:
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=500)  # (audio_s at end of a push, monotonic)
         self._pending = b""
         self._carry = np.zeros(0, dtype=np.float32)  # audio of a turn reopened because the user went on
+        self._input: list[np.ndarray] = []  # push-to-talk (``detect_turns`` off): PCM16 since the last commit
+        self._last_said: tuple[Turn, _Reply] | None = None  # the latest reply that entered the history
+        self._detached: list[_Reply] = []  # earlier push-to-talk turns still being transcribed
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="conversation-engine", daemon=True)
 
@@ -365,6 +403,39 @@ class ConversationEngine:
             self._interrupt_reply()
             self._start_reply(audio=None, text=text, speech_end_at=None, confirmed=True)
 
+    # Commands run on the engine thread, in order with the audio pushed before them.
+    def commit(self) -> None:
+        """Push-to-talk (``detect_turns`` off): the audio pushed since the last commit is the user's turn; it is
+        transcribed (``TurnEnded``, ``FinalTranscript``) and, with ``respond`` set, answered. No audio: nothing."""
+        self._command(self._commit)
+
+    def clear_input(self) -> None:
+        """Drop the user's audio not yet part of a finished turn."""
+        self._command(self._clear_input)
+
+    def add_message(self, role: Literal["user", "assistant"], text: str) -> None:
+        """Add a message to the history without replying (a reply follows ``respond``)."""
+        self._command(lambda: self._add_message(role, text))
+
+    def respond(self) -> None:
+        """Reply to the history now (or, while the last turn is being transcribed, right after it). Ignored while
+        a reply is under way."""
+        self._command(self._respond)
+
+    def cancel_reply(self) -> None:
+        """Stop the reply in progress as a barge-in would (the history keeps what was heard); none: nothing."""
+        self._command(self._cancel_reply)
+
+    def truncate(self, heard_s: float) -> None:
+        """The listener heard only ``heard_s`` seconds of the latest reply: a reply still playing stops there, a
+        finished one is cut to the words those seconds hold, in the history too."""
+        self._command(lambda: self._truncate(heard_s))
+
+    def configure(self, settings: EngineSettings) -> None:
+        """New engine settings (how turns are found and answered), from the next audio on; a turn in progress is
+        dropped."""
+        self._command(lambda: self._configure(settings))
+
     def set_options(self, options: TurnOptions) -> None:
         """New per-turn choices (voice, language, prompt...); the next reply uses them."""
         with self._lock:
@@ -395,6 +466,10 @@ class ConversationEngine:
             return history_of(self._turns)
 
     # ----- the engine thread -----
+    def _command(self, run: Callable[[], None]) -> None:
+        if not self._closed:
+            self._inbox.put(run)
+
     def _wake(self) -> None:
         self._wake_event.set()
         self._inbox.put(b"")
@@ -408,7 +483,10 @@ class ConversationEngine:
                     data = b""
                 if data is None:
                     break
-                if data:
+                if callable(data):
+                    with self._lock:
+                        data()
+                elif data:
                     self._receive(data)
                 with self._lock:
                     self._tick()
@@ -421,6 +499,9 @@ class ConversationEngine:
         now = time.monotonic()
         self._samples += len(data) // 2
         self._arrivals.append((self._samples / SAMPLE_RATE_HZ, now))
+        if not self.settings.detect_turns:
+            self._input.append(np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2"))
+            return
         self._pending += data
         frame_bytes = FRAME_SAMPLES * 2
         while len(self._pending) >= frame_bytes:
@@ -461,7 +542,8 @@ class ConversationEngine:
                 reply.cancel()
                 self._reply = None
                 self._carry = reply.audio
-            elif reply is not None and reply.confirmed and not reply.cancellation.cancelled:
+                self._emit(TurnReopened())
+            elif reply is not None and reply.confirmed and not reply.cancellation.cancelled and self.settings.barge_in:
                 # over the reply: pause playback now; a barge-in only if the speech goes on (_after_frame)
                 self._duck(reply)
                 self._tentative_since = event.audio_s
@@ -477,7 +559,8 @@ class ConversationEngine:
                 self._state = "speaking"
                 return True
             likely_end = (event.probability or 0.0) >= self.settings.speculative_min_probability
-            if self._tentative_since is None and self.settings.speculative and self._reply is None and likely_end:
+            speculate = self.settings.speculative and self.settings.respond
+            if self._tentative_since is None and speculate and self._reply is None and likely_end:
                 self._start_reply(
                     audio=self._turn_audio(),
                     text=None,
@@ -503,6 +586,7 @@ class ConversationEngine:
             self._detector.reset()
             return
         end_at = self._wall_of(event.speech_end_s)
+        self._emit(TurnEnded(event.speech_end_s))
         self._state = "thinking"
         self._partial.reset()  # the turn's words are its final transcript now
         if reply is not None and not reply.confirmed:
@@ -513,14 +597,14 @@ class ConversationEngine:
             reply.held_events.clear()
             self._release_audio(reply)
         else:
-            if reply is not None:
-                self._interrupt_reply()
+            self._make_way()
             self._start_reply(
                 audio=self._turn_audio(),
                 text=None,
                 speech_end_at=end_at,
                 confirmed=True,
                 speech_end_s=event.speech_end_s,
+                respond=self.settings.respond,
             )
             assert self._reply is not None
             self._reply.timings.end_of_turn_ms = (time.monotonic() - end_at) * 1000
@@ -562,9 +646,86 @@ class ConversationEngine:
                 stable, unstable = self._partial.update(text)
                 self._emit(PartialTranscript(stable, unstable))
 
+    def _commit(self) -> None:
+        pcm = np.concatenate(self._input) if self._input else np.zeros(0, dtype="<i2")
+        self._input = []
+        if not pcm.size:
+            return
+        end_s = self._samples / SAMPLE_RATE_HZ
+        self._emit(TurnEnded(end_s))
+        self._make_way()
+        self._start_reply(
+            audio=pcm.astype(np.float32) / 32768.0,
+            text=None,
+            speech_end_at=time.monotonic(),  # push-to-talk: the turn ends when the transport commits it
+            confirmed=True,
+            speech_end_s=end_s,
+            respond=self.settings.respond,
+        )
+
+    def _configure(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self._detector = TurnDetector(settings.turn, self._models.new_vad(), self._models.smart_turn)
+        self._clear_input()
+
+    def _make_way(self) -> None:
+        """Before a new turn's reply: stop the reply in progress; a previous turn still being transcribed (no reply
+        asked for) finishes on its own."""
+        reply = self._reply
+        if reply is not None and not reply.respond and not reply.transcribe_only:
+            self._detached.append(reply)
+            self._reply = None
+        else:
+            self._interrupt_reply()
+
+    def _clear_input(self) -> None:
+        self._input = []
+        self._pending = b""
+        self._carry = np.zeros(0, dtype=np.float32)
+        self._detector.reset()
+        self._partial_turn += 1
+        self._partial.reset()
+        if self._state == "user_speaking":
+            self._state = "listening"
+
+    def _add_message(self, role: Literal["user", "assistant"], text: str) -> None:
+        user, assistant = (text, "") if role == "user" else ("", text)
+        self._turns.append(Turn(transcript=user, reply=assistant, reply_wav=b"", timings_ms={}))
+
+    def _respond(self) -> None:
+        reply = self._reply
+        if reply is not None and not reply.respond and not reply.transcribe_only:
+            reply.respond = True  # still transcribing: the reply follows the transcript
+            return
+        self._tick()
+        if self._reply is None:
+            self._start_reply(audio=None, text=None, speech_end_at=None, confirmed=True)
+
+    def _cancel_reply(self) -> None:
+        reply = self._reply
+        if reply is not None and reply.respond:
+            self._interrupt_reply()
+
+    def _truncate(self, heard_s: float) -> None:
+        reply = self._reply
+        if reply is not None and reply.respond and reply.confirmed:
+            self._interrupt_reply(heard_s=heard_s)
+        elif self._last_said is not None:
+            turn, said = self._last_said
+            turn.reply, turn.interrupted = said.heard_text(heard_s), True
+
     def _tick(self) -> None:
         """Finish a reply once it is generated and played (or failed, or heard nothing)."""
+        for earlier in [r for r in self._detached if r.transcribe_only or r.generated]:
+            self._detached.remove(earlier)
+            if earlier.transcribe_only:
+                self._turns.append(Turn(transcript=earlier.transcript, reply="", reply_wav=b"", timings_ms={}))
         reply = self._reply
+        if reply is not None and reply.transcribe_only:  # a transcribed turn waiting for a ``respond``
+            self._turns.append(Turn(transcript=reply.transcript, reply="", reply_wav=b"", timings_ms={}))
+            self._reply = None
+            self._state = "listening" if self._state != "user_speaking" else self._state
+            return
         if reply is None or not reply.generated or not reply.confirmed or reply.ducked:
             return
         if reply.failed is not None:
@@ -578,8 +739,8 @@ class ConversationEngine:
             return
         if reply.pushed < len(reply.chunks) or reply.playout.end > time.monotonic():
             return
-        self._turns.append(self._turn_of(reply, reply.text.strip(), interrupted=False))
-        self._emit(ReplyDone(reply.transcript, reply.text.strip(), reply.timings))
+        self._record(reply, reply.text.strip(), interrupted=False)
+        self._emit(ReplyDone(reply.transcript, reply.text.strip(), reply.timings, reply.usage))
         self._reply = None
         if self._state != "user_speaking":
             self._state = "listening"
@@ -593,6 +754,7 @@ class ConversationEngine:
         speech_end_at: float | None,
         confirmed: bool,
         speech_end_s: float | None = None,
+        respond: bool = True,
     ) -> None:
         self._replies += 1
         self._reply = _Reply(
@@ -603,6 +765,7 @@ class ConversationEngine:
             speech_end_at=speech_end_at,
             confirmed=confirmed,
             speech_end_s=speech_end_s,
+            respond=respond,
         )
         if confirmed:
             self._state = "thinking"
@@ -610,7 +773,7 @@ class ConversationEngine:
 
     def _reply_event(self, reply: _Reply, event: EngineEvent) -> None:
         with self._lock:
-            if reply is not self._reply or reply.cancellation.cancelled:
+            if (reply is not self._reply and reply not in self._detached) or reply.cancellation.cancelled:
                 return
             if reply.confirmed:
                 self._emit(event)
@@ -667,8 +830,9 @@ class ConversationEngine:
         self._release_audio(reply)
         self._state = "speaking" if reply.playout.end > now or not reply.generated else self._state
 
-    def _interrupt_reply(self) -> None:
-        """Barge-in (or a typed turn): stop the reply, close its requests, keep in history what was heard."""
+    def _interrupt_reply(self, heard_s: float | None = None) -> None:
+        """Barge-in (or a typed turn): stop the reply, close its requests, keep in history what was heard
+        (``heard_s`` seconds of its audio when the transport knows; else the output clock's count)."""
         reply = self._reply
         if reply is None:
             return
@@ -677,15 +841,25 @@ class ConversationEngine:
         reply.cancel()
         if not reply.confirmed:
             return
+        if not reply.respond or reply.transcribe_only:  # a turn being transcribed: it had no reply to stop
+            if reply.transcript:
+                self._turns.append(Turn(transcript=reply.transcript, reply="", reply_wav=b"", timings_ms={}))
+            return
         now = time.monotonic()
-        heard_s = reply.playout.heard_before_s if reply.ducked else reply.playout.cut(now)
+        played_s = reply.playout.heard_before_s if reply.ducked else reply.playout.cut(now)
         if not reply.ducked:
             self.output.clear()
-        heard = reply.heard_text(heard_s)
+        heard = reply.heard_text(played_s if heard_s is None else heard_s)
         self._interrupted += 1
-        if reply.transcript:
-            self._turns.append(self._turn_of(reply, heard, interrupted=True))
+        if reply.transcript or reply.audio is None:
+            self._record(reply, heard, interrupted=True)
         self._emit(Interrupted(reply.transcript, heard, reply.text.strip(), reply.timings))
+
+    def _record(self, reply: _Reply, said: str, *, interrupted: bool) -> None:
+        """The reply enters the history with what was ``said`` of it."""
+        turn = self._turn_of(reply, said, interrupted=interrupted)
+        self._turns.append(turn)
+        self._last_said = (turn, reply)
 
     def _turn_of(self, reply: _Reply, said: str, *, interrupted: bool) -> Turn:
         pcm = b"".join(chunk.pcm for chunk in reply.chunks)
@@ -701,3 +875,5 @@ class ConversationEngine:
 
     def _emit(self, event: EngineEvent) -> None:
         self._events.append(event)
+        if self._listener is not None:
+            self._listener(event)

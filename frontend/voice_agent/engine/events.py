@@ -69,6 +69,20 @@ class SpeechStopped(EngineEvent):
 
 
 @dataclass(frozen=True)
+class TurnEnded(EngineEvent):
+    """The user's turn is over (the turn detector decided, or the transport committed its audio), its speech ended
+    at ``audio_s``; its final transcription follows (``FinalTranscript``)."""
+
+    audio_s: float
+
+
+@dataclass(frozen=True)
+class TurnReopened(EngineEvent):
+    """The user went on right after a turn ended, before any of its reply was heard: the reply was cancelled and
+    the turn continues (its next ``TurnEnded`` and ``FinalTranscript`` cover all of its audio)."""
+
+
+@dataclass(frozen=True)
 class PartialTranscript(EngineEvent):
     """Words of the turn in progress: ``stable`` (two successive hypotheses agree) then ``unstable``."""
 
@@ -78,9 +92,15 @@ class PartialTranscript(EngineEvent):
 
 @dataclass(frozen=True)
 class FinalTranscript(EngineEvent):
-    """What the user said in this turn; the reply to it starts now (or was started speculatively)."""
+    """What the user said in this turn (empty when the STT service heard no words); its reply, if any, follows."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class ReplyStarted(EngineEvent):
+    """The reply's generation starts (released once the turn is confirmed); ``ReplyDone``, ``Interrupted`` or
+    ``StageFailed`` ends it."""
 
 
 @dataclass(frozen=True)
@@ -92,11 +112,13 @@ class ReplyDelta(EngineEvent):
 
 @dataclass(frozen=True)
 class ReplyDone(EngineEvent):
-    """The reply was generated and handed to the output whole; ``text`` is what was said."""
+    """The reply was generated and handed to the output whole; ``text`` is what was said; ``usage`` the LLM's token
+    counts (``prompt_tokens``, ``completion_tokens``, ``total_tokens``) when its server reported them."""
 
     transcript: str
     text: str
     timings: HandsFreeTimings
+    usage: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
