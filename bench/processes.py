@@ -8,10 +8,12 @@ mirakuru (``tests/requirements.txt``), because every test tier imports this from
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -141,3 +143,25 @@ def start_services(
 def stop_all(processes: Iterable[ReadyProcess]) -> None:
     for process in processes:
         process.stop()
+
+
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO (\S+): (.*)$")
+
+
+def llm_generations(log: Path) -> tuple[list[float], list[tuple[float, str]]]:
+    """From the LLM service's log: when each chat completion's response started (epoch s) and how each generation
+    ended (epoch s, ``finished`` or ``stopped early``), in order (the service generates one request at a time)."""
+    starts: list[float] = []
+    ends: list[tuple[float, str]] = []
+    for line in log.read_text(errors="replace").splitlines():
+        match = LOG_LINE.match(line)
+        if not match:
+            continue
+        at = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()  # the log's local time
+        if "POST /v1/chat/completions" in match[3] and '" 200' in match[3]:
+            starts.append(at)
+        elif match[2] == "llm_service.completions" and "generation stopped early" in match[3]:
+            ends.append((at, "stopped early"))
+        elif match[2] == "llm_service.completions" and " finish=" in match[3]:
+            ends.append((at, "finished"))
+    return starts, ends

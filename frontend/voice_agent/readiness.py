@@ -7,6 +7,7 @@ can take a turn and then stays up, so the process runner keeps the group togethe
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -14,6 +15,8 @@ import urllib.error
 import urllib.request
 
 from .config import FrontendSettings
+
+REALTIME_DEFAULT_PORT = 8004
 
 
 def _answers_200(url: str) -> bool:
@@ -44,6 +47,11 @@ def wait_until_ready(urls: dict[str, str], *, timeout_s: float = 600.0, poll_s: 
     return ready_after
 
 
+def realtime_address() -> str:
+    """``127.0.0.1:<port>`` of the Realtime service that ``make run`` starts (``REALTIME_PORT``, default 8004)."""
+    return f"127.0.0.1:{os.environ.get('REALTIME_PORT') or REALTIME_DEFAULT_PORT}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Wait for the voice agent's services, print the URLs, stay up.")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every service")
@@ -51,10 +59,12 @@ def main() -> int:
     args = parser.parse_args()
     settings = FrontendSettings()
     page_url = f"http://{settings.host}:{settings.port}"
+    realtime = realtime_address()
     urls = {
         "stt": f"{settings.stt_url}/ready",
         "llm": f"{settings.llm_url}/ready",
         "tts": f"{settings.tts_url}/ready",
+        "realtime": f"http://{realtime}/ready",
         "page": f"{page_url}/_stcore/health",
     }
     try:
@@ -65,7 +75,9 @@ def main() -> int:
     print(
         "\n"
         f"  Voice agent ready in {max(took.values()):.1f} s. Open {page_url} and press record.\n"
-        f"  Swagger UI: STT {settings.stt_url}/docs  LLM {settings.llm_url}/docs  TTS {settings.tts_url}/docs\n"
+        f"  Realtime API: ws://{realtime}/v1/realtime\n"
+        f"  Swagger UI: STT {settings.stt_url}/docs  LLM {settings.llm_url}/docs  TTS {settings.tts_url}/docs"
+        f"  Realtime http://{realtime}/docs\n"
         "  Ctrl-C stops everything.\n",
         flush=True,
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from bench.browser import (
     utterance_rows,
 )
 from bench.corpus import load_clip
+from bench.processes import llm_generations
 
 pytestmark = pytest.mark.timeout(600)  # the first browser test waits for the whole run (about 2.5 minutes)
 
@@ -189,7 +189,7 @@ def test_the_interrupted_reply_stops_generating(conversations: dict[str, Any]) -
     session: SessionResult = conversations["barge_in"]
     onset_s = (session.utterances[1].speech_start_ms or 0) / 1000
     log = Path(conversations["raw"]["service_logs"]["llm"])
-    starts, ends = _generations(log)
+    starts, ends = llm_generations(log)
     before = [start for start in starts if start <= onset_s]
     assert before, f"no LLM request before the user spoke at {onset_s}: {log}"
     ended_before = [how for at, how in ends if before[-1] <= at <= onset_s]
@@ -200,28 +200,6 @@ def test_the_interrupted_reply_stops_generating(conversations: dict[str, Any]) -
     assert how == "stopped early", f"the interrupted generation ran to its end: {log}"
     assert end_at - onset_s < 5.0, f"it stopped {end_at - onset_s:.1f} s after the user spoke: {log}"
     print(f"\nLLM generation stopped {end_at - onset_s:.2f} s after the user's onset")
-
-
-LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO (\S+): (.*)$")
-
-
-def _generations(log: Path) -> tuple[list[float], list[tuple[float, str]]]:
-    """From the LLM service's log: when each chat completion's response started (epoch s) and how each generation
-    ended (epoch s, ``finished`` or ``stopped early``), in order (the service generates one request at a time)."""
-    starts: list[float] = []
-    ends: list[tuple[float, str]] = []
-    for line in log.read_text(errors="replace").splitlines():
-        match = LOG_LINE.match(line)
-        if not match:
-            continue
-        at = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()  # the log's local time
-        if "POST /v1/chat/completions" in match[3] and '" 200' in match[3]:
-            starts.append(at)
-        elif match[2] == "llm_service.completions" and "generation stopped early" in match[3]:
-            ends.append((at, "stopped early"))
-        elif match[2] == "llm_service.completions" and " finish=" in match[3]:
-            ends.append((at, "finished"))
-    return starts, ends
 
 
 def test_the_analysis_measures_what_a_listener_hears() -> None:
