@@ -73,7 +73,7 @@ def compose(compose_binary: Path, compose_project: Path) -> ComposeRun:
     """``compose(*files, args=(...), env={...}, cwd=...)``: ``docker compose -f ... config`` without an engine.
 
     Runs in a copy of the compose files (``cwd``, by default one without .env); the environment keeps no
-    STT_/LLM_/TTS_/FRONTEND_ variable of the caller's (``make test`` exports .env).
+    STT_/LLM_/TTS_/REALTIME_/FRONTEND_ variable of the caller's (``make test`` exports .env).
     """
 
     def run(
@@ -85,7 +85,9 @@ def compose(compose_binary: Path, compose_project: Path) -> ComposeRun:
         command = [str(compose_binary)]
         for file in files or ("docker-compose.yml",):
             command += ["-f", str(file)]
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("STT_", "LLM_", "TTS_", "FRONTEND_"))}
+        clean = {
+            k: v for k, v in os.environ.items() if not k.startswith(("STT_", "LLM_", "TTS_", "REALTIME_", "FRONTEND_"))
+        }
         return subprocess.run(
             [*command, "config", *args],
             capture_output=True,

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 SERVICES = {"stt": 8001, "llm": 8002, "tts": 8003}
+REALTIME_PORT = 8004
 GPU_SETTINGS = {
     "stt": {"STT_DEVICE": "cuda", "STT_COMPUTE_TYPE": "float16"},
     "llm": {"LLM_N_GPU_LAYERS": "-1"},
@@ -53,7 +54,7 @@ def test_a_broken_compose_file_is_rejected(compose_binary: Path, tmp_path: Path)
 
 def test_every_service_has_a_ready_healthcheck_and_the_page_waits_for_them(base_config: dict[str, Any]) -> None:
     services = base_config["services"]
-    assert set(services) == {*SERVICES, "frontend"}
+    assert set(services) == {*SERVICES, "realtime", "frontend"}
     for name, port in SERVICES.items():
         check = " ".join(services[name]["healthcheck"]["test"])
         assert f"http://127.0.0.1:{port}/ready" in check
@@ -64,6 +65,21 @@ def test_every_service_has_a_ready_healthcheck_and_the_page_waits_for_them(base_
     assert {name: spec["condition"] for name, spec in depends.items()} == dict.fromkeys(SERVICES, "service_healthy")
     assert services["frontend"]["environment"]["FRONTEND_LLM_URL"] == "http://llm:8002"
     assert "models" in base_config["volumes"]
+
+
+def test_the_realtime_service_drives_the_three_services_once_they_are_healthy(base_config: dict[str, Any]) -> None:
+    realtime = base_config["services"]["realtime"]
+    assert realtime["build"]["dockerfile"] == "services/realtime/Dockerfile"
+    assert f"http://127.0.0.1:{REALTIME_PORT}/ready" in " ".join(realtime["healthcheck"]["test"])
+    environment = realtime["environment"]
+    assert environment["REALTIME_PORT"] == str(REALTIME_PORT)
+    for name, port in SERVICES.items():
+        assert environment[f"REALTIME_{name.upper()}_URL"] == f"http://{name}:{port}"
+    depends = realtime["depends_on"]
+    assert {name: spec["condition"] for name, spec in depends.items()} == dict.fromkeys(SERVICES, "service_healthy")
+    # its VAD and turn models are inside the image: nothing to download, no models volume
+    assert not realtime.get("volumes")
+    assert (realtime["ports"][0]["target"], realtime["ports"][0]["published"]) == (REALTIME_PORT, str(REALTIME_PORT))
 
 
 @pytest.mark.parametrize(("overlay", "least_s"), [((), 300), (("docker-compose.gpu.yml",), 900)])
@@ -77,8 +93,10 @@ def test_first_start_may_download_a_model_before_a_healthcheck_counts(
 
 
 def test_host_ports_follow_the_env_file_variables(compose_config: Callable[..., dict[str, Any]]) -> None:
-    services = compose_config("docker-compose.yml", env={"STT_PORT": "9101", "FRONTEND_PORT": "9501"})["services"]
+    env = {"STT_PORT": "9101", "REALTIME_PORT": "9104", "FRONTEND_PORT": "9501"}
+    services = compose_config("docker-compose.yml", env=env)["services"]
     assert services["stt"]["ports"][0]["published"] == "9101"
+    assert services["realtime"]["ports"][0]["published"] == "9104"
     assert services["frontend"]["ports"][0]["published"] == "9501"
     assert all(port["host_ip"] == "127.0.0.1" for svc in services.values() for port in svc["ports"])
 
@@ -89,7 +107,9 @@ def test_every_container_gets_every_setting_of_the_env_file(
     repo_root: Path,
 ) -> None:
     """.env reaches each container whole; compose fixes only what a container needs (0.0.0.0, ports, URLs)."""
-    env_file = (repo_root / ".env.example").read_text() + "STT_BEAM_SIZE=3\nLLM_N_CTX=4096\nFRONTEND_VOICE=nova\n"
+    env_file = (repo_root / ".env.example").read_text() + (
+        "STT_BEAM_SIZE=3\nLLM_N_CTX=4096\nFRONTEND_VOICE=nova\nREALTIME_STT_URL=http://127.0.0.1:9\n"
+    )
     project = compose_project_with_env(env_file)
     for files in (("docker-compose.yml",), ("docker-compose.yml", "docker-compose.gpu.yml")):
         result = compose(*files, cwd=project)
@@ -103,6 +123,7 @@ def test_every_container_gets_every_setting_of_the_env_file(
             # .env.example says 127.0.0.1 for `make run`; a container must listen on all its interfaces
             assert environment[f"{name.upper()}_HOST"] == "0.0.0.0", name
         assert services["frontend"]["environment"]["FRONTEND_TTS_URL"] == "http://tts:8003"
+        assert services["realtime"]["environment"]["REALTIME_STT_URL"] == "http://stt:8001"
 
 
 def test_gpu_overlay_reserves_an_nvidia_gpu_for_each_model_service(gpu_config: dict[str, Any]) -> None:
@@ -113,7 +134,8 @@ def test_gpu_overlay_reserves_an_nvidia_gpu_for_each_model_service(gpu_config: d
         assert devices[0]["driver"] == "nvidia", name
         assert devices[0]["capabilities"] == ["gpu"], name
         assert devices[0].get("count") in (1, -1, "all") or devices[0].get("device_ids"), name
-    assert "deploy" not in services["frontend"] or not services["frontend"]["deploy"].get("resources")
+    for name in ("realtime", "frontend"):
+        assert "deploy" not in services[name] or not services[name]["deploy"].get("resources"), name
 
 
 def test_gpu_overlay_builds_the_cuda_images_with_gpu_settings(
@@ -129,7 +151,8 @@ def test_gpu_overlay_builds_the_cuda_images_with_gpu_settings(
         assert service["image"] != base_config["services"][name]["image"]
         # the healthcheck itself is the base file's, only its start period changes
         assert service["healthcheck"]["test"] == base_config["services"][name]["healthcheck"]["test"]
-    assert gpu_config["services"]["frontend"] == base_config["services"]["frontend"]
+    for name in ("realtime", "frontend"):
+        assert gpu_config["services"][name] == base_config["services"][name], name
 
 
 def test_gpu_settings_win_over_the_env_file(
@@ -165,6 +188,7 @@ def test_replicas_overlay_runs_several_stt_and_tts_behind_their_names(
     # replicas cannot share a host port; the page reaches them by service name on the compose network
     assert not services["stt"].get("ports") and not services["tts"].get("ports")
     assert services["frontend"]["environment"]["FRONTEND_STT_URL"] == "http://stt:8001"
+    assert services["realtime"]["environment"]["REALTIME_STT_URL"] == "http://stt:8001"
     gpu = compose_config("docker-compose.yml", "docker-compose.gpu.yml", "deploy/compose/replicas.yml")["services"]
     assert gpu["tts"]["deploy"]["replicas"] == 2
     assert gpu["tts"]["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
@@ -174,11 +198,17 @@ def test_external_llm_overlay_points_the_page_at_another_server(
     compose: Callable[..., subprocess.CompletedProcess[str]], compose_config: Callable[..., dict[str, Any]]
 ) -> None:
     files = ("docker-compose.yml", "deploy/compose/external-llm.yml")
-    services = compose_config(*files, env={"FRONTEND_LLM_URL": "http://vllm.internal:8000"})["services"]
+    env = {"FRONTEND_LLM_URL": "http://vllm.internal:8000", "FRONTEND_LLM_MODEL": "Qwen/Qwen2.5-1.5B-Instruct"}
+    services = compose_config(*files, env=env)["services"]
     assert "llm" not in services, "the local llm container should not start"
     frontend = services["frontend"]
     assert frontend["environment"]["FRONTEND_LLM_URL"] == "http://vllm.internal:8000"
     assert set(frontend["depends_on"]) == {"stt", "tts"}
+    # the Realtime service talks to the same server with the same model id
+    realtime = services["realtime"]
+    assert realtime["environment"]["REALTIME_LLM_URL"] == "http://vllm.internal:8000"
+    assert realtime["environment"]["REALTIME_LLM_MODEL"] == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert set(realtime["depends_on"]) == {"stt", "tts"}
     # without a URL the overlay refuses, rather than starting a page with no LLM
     missing = compose(*files, args=("--quiet",))
     assert missing.returncode != 0

@@ -25,6 +25,7 @@ IMAGES = {
     "services/llm/Dockerfile.cuda": "llm",
     "services/tts/Dockerfile": "tts",
     "services/tts/Dockerfile.parler": "tts-parler",
+    "services/realtime/Dockerfile": "realtime",
     "frontend/Dockerfile": "frontend",
 }
 # What `make` adds to a venv that is no part of an image: the test tools and the developer tools.

@@ -16,7 +16,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE = "deploy/k8s/base"
 GPU = "deploy/k8s/gpu"
-PORTS = {"stt": 8001, "llm": 8002, "tts": 8003, "frontend": 8501}
+PORTS = {"stt": 8001, "llm": 8002, "tts": 8003, "realtime": 8004, "frontend": 8501}
 MODEL_SERVICES = ("stt", "llm", "tts")
 # the oldest Kubernetes release still common in managed clusters, and the newest the package knows
 KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
@@ -116,6 +116,9 @@ def test_probes_liveness_on_health_readiness_on_ready_and_time_for_first_downloa
         assert startup["httpGet"]["path"] == "/ready"
         # as long as compose's start_period at least: a first start may download a model
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 600, name
+    realtime = container(deployments["realtime"])
+    assert realtime["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert realtime["readinessProbe"]["httpGet"]["path"] == realtime["startupProbe"]["httpGet"]["path"] == "/ready"
     page = container(deployments["frontend"])
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         assert page[probe]["httpGet"]["path"] == "/_stcore/health"
@@ -184,6 +187,7 @@ def test_settings_come_from_the_config_map_and_are_documented_in_env_example(
         assert all(source["secretRef"]["optional"] is True for source in env_from[1:]), name
     for name in MODEL_SERVICES:
         assert config_map[f"FRONTEND_{name.upper()}_URL"] == f"http://{name}:{PORTS[name]}"
+        assert config_map[f"REALTIME_{name.upper()}_URL"] == f"http://{name}:{PORTS[name]}"
 
 
 def test_images_are_the_ones_compose_builds(
@@ -216,4 +220,5 @@ def test_gpu_overlay_puts_each_model_service_on_a_gpu_node_with_compose_gpu_sett
         assert spec["securityContext"] == base_spec["securityContext"]
         # an update never needs a second GPU for the old and the new pod at once
         assert deployments[name]["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
-    assert deployments["frontend"] == by_kind(base, "Deployment")["frontend"]
+    for name in ("realtime", "frontend"):
+        assert deployments[name] == by_kind(base, "Deployment")[name], name
