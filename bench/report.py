@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import handsfree
+from . import handsfree, realtime
 from .processes import REPO_ROOT
 from .stats import summarize
 
@@ -61,6 +61,8 @@ def generated(results: dict[str, Any]) -> str:
     parts = [_machine(results), _headline(results), _clips(results), _overhead(results), _stt_accuracy(results)]
     if "handsfree" in results:
         parts.append(handsfree.markdown(results["handsfree"]))
+    if "realtime" in results:
+        parts.append(realtime.markdown(results["realtime"]))
     return "\n\n".join(part for part in parts if part)
 
 

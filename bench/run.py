@@ -13,6 +13,9 @@ fails the run.
 - ``handsfree``: hands-free conversations in headless Chromium over WebRTC, inside a private network namespace
   (``bench.handsfree``): end of user speech -> first reply sound at the listener's ear, barge-in silence, with 1, 2
   and 4 sessions at once (QUICK: 1 and 2).
+- ``realtime``: the Realtime service over a WebSocket with the official ``openai`` client (``bench.realtime``): end
+  of speech -> first ``response.output_audio.delta``, push-to-talk and server_vad, 1, 2 and 4 sessions at once, and
+  what the service adds to the engine's own time.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 
 from voice_agent.config import FrontendSettings
 
-from . import handsfree, overhead, report
+from . import handsfree, overhead, realtime, report
 from .corpus import Clip, corpus
 from .machine import busy_processes, describe, load_average
 from .processes import REPO_ROOT, VENVS, start_services, stop_all
@@ -42,7 +45,7 @@ from .turns import Designs, Turn
 logger = logging.getLogger("bench")
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-SECTIONS = ("turns", "overhead", "stt_accuracy", "handsfree")
+SECTIONS = ("turns", "overhead", "stt_accuracy", "handsfree", "realtime")
 SEQUENTIAL_FIELDS = ("stt_ms", "llm_total_ms", "tts_total_ms", "first_audio_ms")
 TARGETS_MS = {"p50": 400, "p95": 700}
 """Voice-to-voice over the corpus, push-to-talk, 2 cores, embedded defaults."""
@@ -168,6 +171,10 @@ class Bench:
         plan = handsfree.Plan.quick_plan() if self.plan.quick else handsfree.Plan()
         return handsfree.measure(plan)  # raw levels, screenshots and logs in artifacts/handsfree/
 
+    def realtime(self) -> dict[str, Any]:
+        plan = realtime.Plan.quick_plan() if self.plan.quick else realtime.Plan()
+        return realtime.measure(plan, log_dir=self.work_dir / "logs" / "realtime")
+
     def run(self, sections: Sequence[str]) -> dict[str, Any]:
         started = time.perf_counter()
         self.results.update(machine=describe(), plan=asdict(self.plan), load_average_start=load_average())
@@ -180,6 +187,7 @@ class Bench:
             "overhead": self.overhead,
             "stt_accuracy": self.stt_accuracy,
             "handsfree": self.handsfree,
+            "realtime": self.realtime,
         }
         for name in SECTIONS:
             if name in sections and (name != "stt_accuracy" or self.plan.stt_accuracy):
