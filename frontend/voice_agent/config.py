@@ -30,10 +30,10 @@ class IceServer(BaseModel):
         return urls
 
 
-class FrontendSettings(BaseSettings):
-    """Where the services are and how a turn is run; any OpenAI-compatible server can fill a slot."""
-
-    model_config = SettingsConfigDict(env_prefix="FRONTEND_", extra="ignore", env_ignore_empty=True)
+class ServiceClientSettings(BaseSettings):
+    """Where the STT, LLM and TTS services are and how to call them (``Pipeline.from_settings``); any
+    OpenAI-compatible server can fill a slot. The page's ``FRONTEND_*`` and the Realtime service's ``REALTIME_*``
+    settings both have these fields."""
 
     stt_url: str = Field(default="http://127.0.0.1:8001", description="Base URL of the STT service (no /v1).")
     llm_url: str = Field(default="http://127.0.0.1:8002", description="Base URL of the LLM service (no /v1).")
@@ -44,6 +44,26 @@ class FrontendSettings(BaseSettings):
     stt_model: str = Field(default="whisper-1", description="Model name sent to the STT service.")
     llm_model: str = Field(default="local", description="Model name sent to the LLM service.")
     tts_model: str = Field(default="tts-1", description="Model name sent to the TTS service.")
+    max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description=(
+            "Retries of a request that got no response yet (refused, timed out, 408/409/429/5xx), with exponential "
+            "backoff; a reply or speech already streaming is never replayed."
+        ),
+    )
+    connect_timeout_s: float = Field(default=3.0, gt=0, le=60, description="TCP connect timeout per request (s).")
+    read_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="Longest wait for the next bytes of a response (s)."
+    )
+
+
+class FrontendSettings(ServiceClientSettings):
+    """Where the services are and how a turn is run; any OpenAI-compatible server can fill a slot."""
+
+    model_config = SettingsConfigDict(env_prefix="FRONTEND_", extra="ignore", env_ignore_empty=True)
+
     voice: str = Field(default="alloy", description="TTS voice id (OpenAI names map to the default voice).")
     language: str | None = Field(default=None, description="ISO-639-1 language of the user's speech; None = auto.")
     system_prompt: str | None = Field(
@@ -59,19 +79,6 @@ class FrontendSettings(BaseSettings):
             "Send the reply's first phrase to TTS at its first clause mark (comma, semicolon, colon, dash) once it "
             "has this many words, instead of waiting for the whole first sentence; 0 = always wait for the sentence."
         ),
-    )
-    max_retries: int = Field(
-        default=2,
-        ge=0,
-        le=10,
-        description=(
-            "Retries of a request that got no response yet (refused, timed out, 408/409/429/5xx), with exponential "
-            "backoff; a reply or speech already streaming is never replayed."
-        ),
-    )
-    connect_timeout_s: float = Field(default=3.0, gt=0, le=60, description="TCP connect timeout per request (s).")
-    read_timeout_s: float = Field(
-        default=120.0, gt=0, le=3600, description="Longest wait for the next bytes of a response (s)."
     )
     mode: Literal["hands-free", "push-to-talk"] = Field(
         default="hands-free",

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from .audio import pcm_to_wav
 from .clients import LlmClient, Message, StageError, SttClient, TtsClient
-from .config import FrontendSettings
+from .config import FrontendSettings, ServiceClientSettings
 from .text import FIRST_PHRASE_MIN_WORDS, SentenceBuffer
 
 Client = TypeVar("Client", SttClient, LlmClient, TtsClient)
@@ -192,7 +192,7 @@ class Pipeline:
         self.stt, self.llm, self.tts = stt, llm, tts
 
     @classmethod
-    def from_settings(cls, settings: FrontendSettings) -> Pipeline:
+    def from_settings(cls, settings: ServiceClientSettings) -> Pipeline:
         def client(kind: type[Client], url: str, model: str, api_key: SecretStr | None) -> Client:
             return kind(
                 url,

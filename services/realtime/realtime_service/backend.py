@@ -4,9 +4,7 @@ the STT, LLM and TTS services."""
 from __future__ import annotations
 
 import numpy as np
-from pydantic import SecretStr
 
-from voice_agent.clients import LlmClient, SttClient, TtsClient
 from voice_agent.engine.conversation import TurnModels
 from voice_agent.engine.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ
 from voice_agent.pipeline import Pipeline
@@ -30,20 +28,7 @@ class RealtimeBackend:
 
     @classmethod
     def load(cls, settings: Settings) -> RealtimeBackend:
-        def key(value: SecretStr | None) -> str | None:
-            return value.get_secret_value() if value else None
-
-        timeouts = {
-            "connect_timeout_s": settings.connect_timeout_s,
-            "read_timeout_s": settings.read_timeout_s,
-            "max_retries": settings.max_retries,
-        }
-        pipeline = Pipeline(
-            SttClient(settings.stt_url, model=settings.stt_model, api_key=key(settings.stt_api_key), **timeouts),
-            LlmClient(settings.llm_url, model=settings.llm_model, api_key=key(settings.llm_api_key), **timeouts),
-            TtsClient(settings.tts_url, model=settings.tts_model, api_key=key(settings.tts_api_key), **timeouts),
-        )
-        return cls(TurnModels.load(), pipeline)
+        return cls(TurnModels.load(), Pipeline.from_settings(settings))
 
     def warm_up(self) -> None:
         """One VAD frame and one turn-model decision on a second of silence (loads the ONNX sessions' kernels)."""

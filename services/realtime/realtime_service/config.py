@@ -4,28 +4,20 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from service_common.settings import ServiceSettings
-from voice_agent.config import IceServer
+from voice_agent.config import IceServer, ServiceClientSettings
 
 
-class Settings(ServiceSettings):
-    """Realtime settings; every field maps to ``REALTIME_<FIELD>`` (e.g. ``REALTIME_STT_URL``)."""
+class Settings(ServiceSettings, ServiceClientSettings):
+    """Realtime settings; every field maps to ``REALTIME_<FIELD>`` (e.g. ``REALTIME_STT_URL``). Where the STT, LLM and
+    TTS services are and how they are called: ``ServiceClientSettings``, the same fields as the page's."""
 
-    model_config = SettingsConfigDict(env_prefix="REALTIME_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="REALTIME_", extra="ignore", env_ignore_empty=True, env_file=None)
 
     port: int = Field(default=8004, ge=1, le=65535, description="TCP port to listen on.")
-    stt_url: str = Field(default="http://127.0.0.1:8001", description="Base URL of the STT service (no /v1).")
-    llm_url: str = Field(default="http://127.0.0.1:8002", description="Base URL of the LLM service (no /v1).")
-    tts_url: str = Field(default="http://127.0.0.1:8003", description="Base URL of the TTS service (no /v1).")
-    stt_api_key: SecretStr | None = Field(default=None, description="Bearer key for the STT service, if it has one.")
-    llm_api_key: SecretStr | None = Field(default=None, description="Bearer key for the LLM service, if it has one.")
-    tts_api_key: SecretStr | None = Field(default=None, description="Bearer key for the TTS service, if it has one.")
-    stt_model: str = Field(default="whisper-1", description="Model name sent to the STT service.")
-    llm_model: str = Field(default="local", description="Model name sent to the LLM service.")
-    tts_model: str = Field(default="tts-1", description="Model name sent to the TTS service.")
     voice: str = Field(
         default="alloy", description="Output voice of a new session (OpenAI names map to the TTS default)."
     )
@@ -46,7 +38,10 @@ class Settings(ServiceSettings):
     max_event_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1024,
-        description="Largest client event (one WebSocket message or data-channel message) in bytes; larger: error.",
+        description=(
+            "Largest client event (one WebSocket or data-channel message) in bytes; a larger one gets an error event "
+            "(the WebSocket accepts messages up to twice this size; a still larger one closes it, code 1009)."
+        ),
     )
     max_input_audio_s: float = Field(
         default=120.0,
@@ -62,13 +57,6 @@ class Settings(ServiceSettings):
             "STUN/TURN servers for WebRTC calls (POST /v1/realtime/calls), a JSON list of RTCIceServer objects; "
             "empty = host candidates only (clients on this machine or the same LAN)."
         ),
-    )
-    max_retries: int = Field(
-        default=2, ge=0, le=10, description="Retries of a request to a service that got no response."
-    )
-    connect_timeout_s: float = Field(default=3.0, gt=0, le=60, description="TCP connect timeout per request (s).")
-    read_timeout_s: float = Field(
-        default=120.0, gt=0, le=3600, description="Longest wait for a response's next bytes (s)."
     )
 
 
