@@ -61,13 +61,14 @@ class Recorder:
 async def receive_until(
     connection: Any, recorder: Recorder, done: Callable[[Any], bool], timeout_s: float = 90.0
 ) -> Any:
-    """Receive events into ``recorder`` until one satisfies ``done`` (returned); fails after ``timeout_s``."""
+    """Receive events into ``recorder`` until one satisfies ``done`` (returned); raises TimeoutError after
+    ``timeout_s``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
         remaining = deadline - loop.time()
         if remaining <= 0:
-            raise AssertionError(f"no awaited event in {timeout_s} s; got {[e.type for e in recorder.events]}")
+            raise TimeoutError(f"no awaited event in {timeout_s} s; got {[e.type for e in recorder.events]}")
         raw = await asyncio.wait_for(connection.recv_bytes(), remaining)
         event = server_events.validate_json(raw)  # strict: every field of OpenAI's shape
         recorder.events.append(event)

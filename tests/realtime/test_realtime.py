@@ -38,6 +38,16 @@ def done(kind: str) -> Any:
     return lambda event: event.type == kind
 
 
+async def ask_for_a_story(connection: Any, recorder: Recorder, request: str) -> None:
+    """A storytelling session asked, in a typed message, for a story (a long reply to interrupt)."""
+    await receive_until(connection, recorder, done("session.created"))
+    await connection.session.update(session=STORY)
+    await connection.conversation.item.create(
+        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": request}]}
+    )
+    await connection.response.create()
+
+
 async def push_to_talk_turn(connection: Any, recorder: Recorder, pcm: bytes) -> Any:
     await send_audio(connection, pcm)
     await connection.input_audio_buffer.commit()
@@ -116,6 +126,28 @@ def test_server_vad_answers_when_the_speaker_stops(realtime: ServiceProcess, dat
     assert recorder.of("response.output_audio.delta")
 
 
+def test_a_transcription_session_transcribes_and_never_answers(realtime: ServiceProcess, data_dir: Path) -> None:
+    """``?intent=transcription``: the question streamed with server_vad is committed and transcribed (partial
+    deltas while it is spoken, then the completed transcript) and no response follows."""
+
+    async def talk() -> Recorder:
+        recorder = Recorder()
+        client = client_for(realtime)
+        async with client.realtime.connect(model="voice-agent", extra_query={"intent": "transcription"}) as connection:
+            created = await receive_until(connection, recorder, done("session.created"))
+            assert created.session.type == "transcription"
+            await send_audio(connection, pcm24k(data_dir / f"{QUESTION}.wav") + silence(1.5), real_time=2)
+            await receive_until(connection, recorder, done("conversation.item.input_audio_transcription.completed"))
+            with pytest.raises(TimeoutError):
+                await receive_until(connection, recorder, done("response.created"), timeout_s=3)
+        return recorder
+
+    recorder = run(talk())
+    transcript = " ".join(e.transcript for e in recorder.of("conversation.item.input_audio_transcription.completed"))
+    assert wer((data_dir / f"{QUESTION}.txt").read_text(), transcript) < 0.35, transcript
+    assert not recorder.of("response.created")
+
+
 def test_response_cancel_stops_the_llm(realtime: ServiceProcess, running_services) -> None:  # type: ignore[no-untyped-def]
     """response.cancel during a long reply: response.done cancelled (client_cancelled), and the LLM service's
     generation for it stops early, within 5 s, instead of writing the rest of the story."""
@@ -123,16 +155,7 @@ def test_response_cancel_stops_the_llm(realtime: ServiceProcess, running_service
     async def talk() -> tuple[Recorder, float]:
         recorder = Recorder()
         async with client_for(realtime).realtime.connect(model="voice-agent") as connection:
-            await receive_until(connection, recorder, done("session.created"))
-            await connection.session.update(session=STORY)
-            await connection.conversation.item.create(
-                item={
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "Tell me a story about a lighthouse keeper."}],
-                }
-            )
-            await connection.response.create()
+            await ask_for_a_story(connection, recorder, "Tell me a story about a lighthouse keeper.")
             await receive_until(connection, recorder, done("response.output_audio.delta"))
             cancelled_at = time.time()
             await connection.response.cancel()
@@ -179,16 +202,7 @@ def test_a_closed_socket_ends_the_sessions_work(realtime: ServiceProcess, runnin
     async def talk() -> float:
         recorder = Recorder()
         async with client_for(realtime).realtime.connect(model="voice-agent") as connection:
-            await receive_until(connection, recorder, done("session.created"))
-            await connection.session.update(session=STORY)
-            await connection.conversation.item.create(
-                item={
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "Tell me a story about a dragon."}],
-                }
-            )
-            await connection.response.create()
+            await ask_for_a_story(connection, recorder, "Tell me a story about a dragon.")
             await receive_until(connection, recorder, done("response.output_audio_transcript.delta"))
         return time.time()
 
@@ -197,8 +211,9 @@ def test_a_closed_socket_ends_the_sessions_work(realtime: ServiceProcess, runnin
 
 
 def test_bad_events_get_errors_and_the_session_lives_on(realtime: ServiceProcess) -> None:
-    """Garbage, binary data, unknown events, bad fields, bad base64, a commit of nothing, an overfull input buffer:
-    each gets an ``error`` event in OpenAI's shape; then a text turn is answered in the same session."""
+    """Garbage, binary data, unknown events, bad fields, bad base64, a commit of nothing, an event over the size
+    limit, an overfull input buffer: each gets an ``error`` event in OpenAI's shape; then a text turn is answered in
+    the same session."""
 
     async def talk() -> Recorder:
         recorder = Recorder()
@@ -228,6 +243,7 @@ def test_bad_events_get_errors_and_the_session_lives_on(realtime: ServiceProcess
                     }
                 ),
                 json.dumps({"type": "response.cancel"}),
+                json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (16 * 1024 * 1024)}),  # > 16 MiB
             ]
             for raw in bad:
                 await connection.send_raw(raw)
@@ -251,7 +267,7 @@ def test_bad_events_get_errors_and_the_session_lives_on(realtime: ServiceProcess
     assert codes == [
         "invalid_json", "invalid_json", "invalid_event_type", "invalid_value", "invalid_value",
         "input_audio_buffer_commit_empty", "invalid_value", "item_not_found", "response_cancel_not_active",
-        "input_audio_buffer_full",
+        "event_too_large", "input_audio_buffer_full",
     ], codes  # fmt: skip
     assert all(error.error.message for error in errors)
     response = recorder.of("response.done")[0].response

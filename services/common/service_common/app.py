@@ -73,8 +73,9 @@ def build_app(
     return app
 
 
-def serve(factory: str, settings: ServiceSettings) -> None:
-    """Run ``factory`` (``"<package>.main:create_app"``) with uvicorn on ``settings.host:settings.port``.
+def serve(factory: str, settings: ServiceSettings, **options: Any) -> None:
+    """Run ``factory`` (``"<package>.main:create_app"``) with uvicorn on ``settings.host:settings.port``; ``options``
+    go to ``uvicorn.run`` as they are (the Realtime service's WebSocket message limit).
 
     Logging goes through ``setup_logging`` (``log_config=None``: uvicorn's loggers propagate to its root handler).
     """
@@ -90,6 +91,7 @@ def serve(factory: str, settings: ServiceSettings) -> None:
         timeout_keep_alive=settings.keep_alive_s,
         log_config=None,
         log_level=settings.log_level.lower(),
+        **options,
     )
 
 

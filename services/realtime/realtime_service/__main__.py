@@ -8,7 +8,9 @@ from .config import get_settings
 
 
 def main() -> None:
-    serve("realtime_service.main:create_app", get_settings())
+    settings = get_settings()
+    # the socket takes messages twice the event limit, so an event over the limit gets an error event, not a close
+    serve("realtime_service.main:create_app", settings, ws_max_size=2 * settings.max_event_bytes)
 
 
 if __name__ == "__main__":

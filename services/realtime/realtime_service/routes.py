@@ -102,8 +102,9 @@ async def end_session(state: Any, session: RealtimeSession) -> None:
 
 
 @router.websocket("/v1/realtime")
-async def realtime_websocket(websocket: WebSocket, model: str | None = None) -> None:
-    """A Realtime session over a WebSocket: OpenAI's GA client and server events as JSON text messages."""
+async def realtime_websocket(websocket: WebSocket, model: str | None = None, intent: str | None = None) -> None:
+    """A Realtime session over a WebSocket: OpenAI's GA client and server events as JSON text messages;
+    ``intent=transcription`` opens a transcription session."""
     try:
         backend = admit(websocket)
     except ServiceError as err:
@@ -113,7 +114,7 @@ async def realtime_websocket(websocket: WebSocket, model: str | None = None) -> 
         return
     offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
-    session = new_session(websocket, backend, model)
+    session = new_session(websocket, backend, model, transcription=intent == "transcription")
     logger.info("Realtime session %s opened over a WebSocket (model %r)", session.config["id"], model)
     sender = asyncio.create_task(_send_events(websocket, session))
     try:

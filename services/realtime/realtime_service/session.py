@@ -252,7 +252,9 @@ class RealtimeSession:
     """One Realtime conversation. ``handle`` client events; read server events (dicts) from ``outgoing``.
 
     ``pipeline`` gives the STT, LLM and TTS clients; ``models`` the shared VAD and turn models; ``model`` the name
-    the client asked for. With ``audio_output`` (a WebRTC call) reply audio goes there instead of into events.
+    the client asked for. With ``audio_output`` (a WebRTC call) reply audio goes there instead of into events;
+    ``transcription`` starts a transcription session (``?intent=transcription``; ``session.update`` can also switch
+    a session's ``type``).
     """
 
     def __init__(
@@ -264,11 +266,13 @@ class RealtimeSession:
         defaults: SessionDefaults,
         loop: asyncio.AbstractEventLoop,
         audio_output: AudioOutput | None = None,
-        config: dict[str, Any] | None = None,
+        transcription: bool = False,
     ) -> None:
         self.pipeline, self.models, self.loop = pipeline, models, loop
         self.limits = defaults.limits
-        self.config = config or default_config(model, defaults)
+        self.config = default_config(model, defaults)
+        if transcription:  # a transcription session: turns are transcribed, never answered
+            self.config["type"] = "transcription"
         self.config.setdefault("temperature", defaults.temperature)
         self.outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._track_output = audio_output
@@ -428,8 +432,6 @@ class RealtimeSession:
 
     def _update_session(self, event: SessionUpdateEvent) -> None:
         update = event.session.model_dump(exclude_unset=True, mode="json")
-        if update.get("type", self.config["type"]) != self.config["type"]:
-            raise ClientError("a session's type cannot change", code="invalid_value", param="session.type")
         if "output_modalities" in update and update["output_modalities"] not in (["audio"], ["text"]):
             raise ClientError(
                 "output_modalities is ['audio'] or ['text']", code="invalid_value", param="session.output_modalities"
