@@ -82,6 +82,13 @@ def _machine(results: dict[str, Any]) -> str:
         if competing:
             listed = "; ".join(f"`{p['command'][:50]}` {p['cpu_share']:.0%}" for p in competing[:4])
             rows.append((f"other busy processes when `{name}` started", listed))
+    for name, section in results.items():
+        measured = section.get("measured") if isinstance(section, dict) else None
+        if measured:  # a section run again later on its own (python -m bench --sections ... --merge)
+            other = measured.get("machine") or {}
+            dirty = f" + {other['dirty_files']} uncommitted files" if other.get("dirty_files") else ""
+            rows.append((f"`{name}` measured in a later run", f"{other.get('date')}, {other.get('commit')}{dirty}, "
+                         f"load average {section.get('load_average_before')} before"))  # fmt: skip
     if results.get("failed_sections"):
         rows.append(("failed", ", ".join(results["failed_sections"])))
     return "## Last run\n\n" + _table(("", ""), rows)

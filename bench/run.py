@@ -221,12 +221,30 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def merged(previous: dict[str, Any], new: dict[str, Any], sections: Sequence[str]) -> dict[str, Any]:
+    """``previous`` results with ``sections`` replaced by ``new``'s, each stamped with the run that measured it
+    (``measured``: machine, date, commit, load average), so the doc says which numbers come from which run."""
+    results = dict(previous)
+    for name in sections:
+        if name in new:
+            results[name] = {**new[name], "measured": {"machine": new.get("machine"), "plan": new.get("plan")}}
+    results["failed_sections"] = sorted(
+        set(previous.get("failed_sections", [])) - set(sections) | set(new["failed_sections"])
+    )
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1 turn per clip, 4 overhead pairs, no STT accuracy")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-docs", action="store_true", help="write the JSON only, leave docs/ untouched")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the sections run in the existing --out file (each marked with its own date and commit)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logger.setLevel(logging.INFO)  # the libraries' request logs stay quiet
@@ -242,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(args.out.parent / "logs", ignore_errors=True)
             shutil.copytree(Path(work) / "logs", args.out.parent / "logs", dirs_exist_ok=True)
+    if args.merge and args.out.exists():
+        results = merged(json.loads(args.out.read_text()), results, sections)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     logger.info("wrote %s", args.out)
