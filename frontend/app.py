@@ -454,10 +454,9 @@ def idle_view() -> None:
 @st.fragment(run_every=0.3)
 def live_view(session: HandsFree, shown: int) -> None:
     """What the engine is doing, redrawn every 0.3 s without rerunning the page: the hidden status (first, so its
-    place never changes), the turns finished since the page was last drawn whole (``shown`` were drawn then; once
-    the engine is back to listening the page is redrawn whole with them), the turn in progress, the state, what
-    failed since the last finished turn. Drawn only while a conversation runs; when it ends (STOP, the connection
-    lost) the whole page is redrawn, with the idle view in its place."""
+    place never changes), the turns finished since the page was last drawn whole (``shown`` were drawn then), the
+    turn in progress, the state, what failed since the last finished turn. Drawn only while a conversation runs;
+    when it ends (STOP, the connection lost) the whole page is redrawn, with the idle view in its place."""
     engine = session.engine
     if engine is None:
         st.rerun(scope="app")
@@ -469,11 +468,6 @@ def live_view(session: HandsFree, shown: int) -> None:
             session.failures.clear()
     snapshot = engine.snapshot()
     state = snapshot.state
-    if state == "listening" and len(snapshot.turns) > shown:
-        # a turn finished and nobody speaks: draw the page whole once, so the finished turns join the history
-        # (with their audio) instead of being redrawn by this fragment three times a second for the rest of the
-        # conversation, which cost the browser and this process more CPU with every turn
-        st.rerun(scope="app")
     st.html(status_html(state, snapshot, snapshot.turns))
     for turn in snapshot.turns[shown:]:
         show_turn(turn, with_audio=False)  # the audio players come with the next whole redraw
