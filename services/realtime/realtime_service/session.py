@@ -299,8 +299,16 @@ class RealtimeSession:
             models=self.models,
             settings=engine_settings(self.config),
             history=history or [],
-            listener=lambda event: self.loop.call_soon_threadsafe(self._on_engine, event),
+            listener=lambda event: self.to_loop(self._on_engine, event),
         ).start()
+
+    def to_loop(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run ``callback(*args)`` on the session's event loop (from an engine thread); nothing once the loop has
+        closed (the service is shutting down)."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            logger.debug("event loop closed; %s dropped", getattr(callback, "__name__", callback))
 
     async def start(self) -> None:
         self._send({"type": "session.created", "session": self.config})
@@ -788,9 +796,9 @@ class _LoopOutput:
         track = self.session._track_output
         if track is not None:
             track.push(pcm16, sample_rate_hz)
-            self.session.loop.call_soon_threadsafe(self.session.on_audio_track, pcm16, sample_rate_hz)
+            self.session.to_loop(self.session.on_audio_track, pcm16, sample_rate_hz)
         else:
-            self.session.loop.call_soon_threadsafe(self.session.on_audio, pcm16, sample_rate_hz)
+            self.session.to_loop(self.session.on_audio, pcm16, sample_rate_hz)
 
     def clear(self) -> None:
         track = self.session._track_output
@@ -815,6 +823,3 @@ def _invalid(kind: str, err: ValidationError) -> ClientError:
         code="invalid_value",
         param=".".join(loc) or None,
     )
-
-
-Sender = Callable[[dict[str, Any]], Any]
