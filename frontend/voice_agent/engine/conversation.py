@@ -719,10 +719,10 @@ class ConversationEngine:
         for earlier in [r for r in self._detached if r.transcribe_only or r.generated]:
             self._detached.remove(earlier)
             if earlier.transcribe_only:
-                self._turns.append(Turn(transcript=earlier.transcript, reply="", reply_wav=b"", timings_ms={}))
+                self._add_message("user", earlier.transcript)
         reply = self._reply
         if reply is not None and reply.transcribe_only:  # a transcribed turn waiting for a ``respond``
-            self._turns.append(Turn(transcript=reply.transcript, reply="", reply_wav=b"", timings_ms={}))
+            self._add_message("user", reply.transcript)
             self._reply = None
             self._state = "listening" if self._state != "user_speaking" else self._state
             return
@@ -843,7 +843,7 @@ class ConversationEngine:
             return
         if not reply.respond or reply.transcribe_only:  # a turn being transcribed: it had no reply to stop
             if reply.transcript:
-                self._turns.append(Turn(transcript=reply.transcript, reply="", reply_wav=b"", timings_ms={}))
+                self._add_message("user", reply.transcript)
             return
         now = time.monotonic()
         played_s = reply.playout.heard_before_s if reply.ducked else reply.playout.cut(now)
