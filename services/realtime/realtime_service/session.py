@@ -106,14 +106,17 @@ class _Response:
     item_id: str
     modalities: list[str]
     text: str = ""
-    audio_samples: int = 0  # at 24 kHz, sent or played
     cancel_reason: str = "turn_detected"
 
 
 @dataclass
 class _Item:
     item: dict[str, Any]
-    audio_ms: float = 0.0  # an assistant item's audio length
+    audio_samples: int = 0  # an assistant item's audio, at 24 kHz (sent, or played on a call's track)
+
+    @property
+    def audio_ms(self) -> float:
+        return self.audio_samples / PCM_RATE_HZ * 1000
 
 
 @dataclass
@@ -654,8 +657,7 @@ class RealtimeSession:
         pcm = self._output.convert(pcm16)
         if not pcm:
             return
-        response.audio_samples += len(pcm) // 2
-        self._items[response.item_id].audio_ms = response.audio_samples / PCM_RATE_HZ * 1000
+        self._items[response.item_id].audio_samples += len(pcm) // 2
         self._send(
             self._in_response(
                 response, {"type": "response.output_audio.delta", "delta": base64.b64encode(pcm).decode("ascii")}
@@ -666,8 +668,7 @@ class RealtimeSession:
         """Reply audio played on a WebRTC call's track: counted for ``truncate``, not sent as events."""
         response = self._response
         if response is not None:
-            response.audio_samples += round(len(pcm16) / 2 * PCM_RATE_HZ / sample_rate_hz)
-            self._items[response.item_id].audio_ms = response.audio_samples / PCM_RATE_HZ * 1000
+            self._items[response.item_id].audio_samples += round(len(pcm16) / 2 * PCM_RATE_HZ / sample_rate_hz)
 
     def _finish_response(
         self,
