@@ -41,7 +41,7 @@ from .browser import (
     utterance_rows,
 )
 from .corpus import Clip, corpus, load_clip
-from .stats import summarize
+from .stats import ms_text, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -236,10 +236,6 @@ def _slim(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _ms(summary: dict[str, Any] | None, key: str) -> str:
-    return "-" if not summary or summary.get(key) is None else f"{summary[key]:.0f}"
-
-
 def _other_load(phase: dict[str, Any]) -> str:
     """CPU used by processes outside the run during the phase, in cores (other work slows every number)."""
     machine = phase.get("machine") or {}
@@ -274,12 +270,12 @@ def markdown(section: dict[str, Any]) -> str:
         percent = phase["cpu_percent_of_core_per_session"]
         services = sum(value for name, value in percent.items() if name in ("stt", "llm", "tts"))
         lines.append(
-            f"| {count} | {phase['turns']} | {_ms(phase['end_of_speech_to_first_audio_ms'], 'p50')} / "
-            f"{_ms(phase['end_of_speech_to_first_audio_ms'], 'p95')} | "
-            f"{_ms(phase['barge_in_silence_ms'], 'p50')} / {_ms(phase['barge_in_silence_ms'], 'p95')} "
+            f"| {count} | {phase['turns']} | {ms_text(phase['end_of_speech_to_first_audio_ms'], 'p50')} / "
+            f"{ms_text(phase['end_of_speech_to_first_audio_ms'], 'p95')} | "
+            f"{ms_text(phase['barge_in_silence_ms'], 'p50')} / {ms_text(phase['barge_in_silence_ms'], 'p95')} "
             f"({phase['barge_ins_measured']} of {phase['barge_ins']}) | "
             + " | ".join(
-                _ms(stages.get(name), "p50")
+                ms_text(stages.get(name), "p50")
                 for name in ("end_of_turn_ms", "stt_ms", "llm_first_phrase_ms", "tts_ttfa_ms", "transport_ms")
             )
             + f" | {phase['lost_turns']} | {percent.get('page', 0):.0f}% | {services:.0f}% "

@@ -35,7 +35,7 @@ from websockets.exceptions import WebSocketException
 
 from .corpus import Clip, corpus
 from .processes import ServiceProcess, start_services, stop_all
-from .stats import summarize
+from .stats import ms_text, summarize
 
 logger = logging.getLogger("bench.realtime")
 
@@ -216,10 +216,6 @@ def measure(plan: Plan | None = None, log_dir: Path | None = None) -> dict[str, 
     }
 
 
-def _ms(summary: dict[str, Any] | None, key: str = "p50") -> str:
-    return "-" if not summary or summary.get(key) is None else f"{summary[key]:.0f}"
-
-
 def markdown(section: dict[str, Any]) -> str:
     """The Realtime part of ``docs/benchmarks.md`` from ``measure``'s result."""
     if "error" in section:
@@ -245,7 +241,7 @@ def markdown(section: dict[str, Any]) -> str:
         lines.append(
             f"| {mode} | {count} | {summary['turns']} | "
             + " | ".join(
-                f"{_ms(summary[name])} / {_ms(summary[name], 'p95')}"
+                f"{ms_text(summary[name])} / {ms_text(summary[name], 'p95')}"
                 for name in (
                     "end_of_speech_to_first_audio_ms",
                     "engine_end_of_speech_to_audio_ms",
@@ -254,7 +250,7 @@ def markdown(section: dict[str, Any]) -> str:
             )
             + " | "
             + " | ".join(
-                _ms(stages.get(name)) for name in ("end_of_turn_ms", "stt_ms", "llm_first_phrase_ms", "tts_ttfa_ms")
+                ms_text(stages.get(name)) for name in ("end_of_turn_ms", "stt_ms", "llm_first_phrase_ms", "tts_ttfa_ms")
             )
             + f" | {summary['lost_turns']} |"
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import handsfree, realtime
 from .processes import REPO_ROOT
-from .stats import summarize
+from .stats import ms_text, summarize
 
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 PLOT = REPO_ROOT / "docs" / "benchmark-latency.png"
@@ -37,12 +37,8 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [row for row in (results.get("turns") or {}).get("clips", []) if "error" not in row]
 
 
-def _ms(summary: dict[str, Any] | None, key: str = "p50") -> str:
-    return "-" if not summary or summary.get(key) is None else f"{summary[key]:.0f}"
-
-
 def _pair(summary: dict[str, Any] | None) -> str:
-    return "-" if not summary else f"{_ms(summary)} / {_ms(summary, 'p95')}"
+    return "-" if not summary else f"{ms_text(summary)} / {ms_text(summary, 'p95')}"
 
 
 def _spread(summary: dict[str, Any] | None, digits: int = 0) -> str:
@@ -103,8 +99,8 @@ def _headline(results: dict[str, Any]) -> str:
     targets = results.get("targets", {})
     verdict = ["met" if value else "**not met**" for value in targets.values()]
     rows = [
-        ("voice-to-voice p50 <= 400 ms", f"**{_ms(v2v)} ms**", verdict[0] if verdict else "-"),
-        ("voice-to-voice p95 <= 700 ms", f"**{_ms(v2v, 'p95')} ms**", verdict[1] if len(verdict) > 1 else "-"),
+        ("voice-to-voice p50 <= 400 ms", f"**{ms_text(v2v)} ms**", verdict[0] if verdict else "-"),
+        ("voice-to-voice p95 <= 700 ms", f"**{ms_text(v2v, 'p95')} ms**", verdict[1] if len(verdict) > 1 else "-"),
         ("sequential first audio (no streaming)", _pair(results.get("sequential_first_audio_ms")),
          f"{results.get('first_audio_ratio')}x later"),
     ]  # fmt: skip
@@ -128,10 +124,10 @@ def _clips(results: dict[str, Any]) -> str:
             continue
         streaming, sequential = row["streaming"], row["sequential"]
         rows.append(
-            (f"`{row['clip']}`", f"{row['duration_s']:.1f}", row["speaker"], _ms(streaming["stt_ms"]),
-             _ms(streaming.get("llm_ttft_ms")), _ms(streaming.get("llm_first_phrase_ms")),
-             _ms(streaming.get("tts_ttfa_ms")), f"**{_pair(streaming['voice_to_voice_ms'])}**",
-             _ms(sequential["first_audio_ms"]), "yes" if row["same_reply_both_designs"] else "no")
+            (f"`{row['clip']}`", f"{row['duration_s']:.1f}", row["speaker"], ms_text(streaming["stt_ms"]),
+             ms_text(streaming.get("llm_ttft_ms")), ms_text(streaming.get("llm_first_phrase_ms")),
+             ms_text(streaming.get("tts_ttfa_ms")), f"**{_pair(streaming['voice_to_voice_ms'])}**",
+             ms_text(sequential["first_audio_ms"]), "yes" if row["same_reply_both_designs"] else "no")
         )  # fmt: skip
     header = (
         "clip", "s", "speaker", "STT", "LLM 1st token", "LLM 1st phrase", "TTS 1st audio",
@@ -239,8 +235,9 @@ def summary_text(results: dict[str, Any]) -> str:
     v2v = results.get("voice_to_voice_ms")
     if v2v:
         lines.append(
-            f"voice-to-voice over {len(results.get('clips', []))} clips ({v2v['n']} turns): p50 {_ms(v2v)} ms, "
-            f"p95 {_ms(v2v, 'p95')} ms; sequential first audio p50 {_ms(results.get('sequential_first_audio_ms'))} ms"
+            f"voice-to-voice over {len(results.get('clips', []))} clips ({v2v['n']} turns): p50 {ms_text(v2v)} ms, "
+            f"p95 {ms_text(v2v, 'p95')} ms; sequential first audio p50 "
+            f"{ms_text(results.get('sequential_first_audio_ms'))} ms"
         )
     for name, part in (results.get("overhead") or {}).items():
         if isinstance(part, dict) and "ms" in part:

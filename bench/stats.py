@@ -29,3 +29,9 @@ def summarize(values: Iterable[float | None], digits: int = 1) -> dict[str, floa
 def summarize_fields(rows: Sequence[dict[str, float | None]], fields: Iterable[str]) -> dict[str, object]:
     """``summarize`` of each of ``fields`` across ``rows`` (dicts of per-turn timings)."""
     return {name: summarize(row.get(name) for row in rows) for name in fields}
+
+
+def ms_text(summary: dict[str, float | int] | dict[str, object] | None, key: str = "p50") -> str:
+    """``summary[key]`` (a ``summarize`` result) as whole milliseconds for a table, "-" when absent."""
+    value = summary.get(key) if summary else None
+    return "-" if value is None else f"{float(value):.0f}"  # type: ignore[arg-type]
