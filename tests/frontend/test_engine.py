@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from prometheus_client import CollectorRegistry
 
 from voice_agent.clients import Cancellation, PcmChunk
 from voice_agent.engine.conversation import ConversationEngine, EngineSettings, TurnModels
@@ -27,6 +28,7 @@ from voice_agent.engine.events import (
     SpeechStarted,
     TurnEnded,
 )
+from voice_agent.engine.metrics import EngineMetrics
 from voice_agent.engine.transcript import StablePrefix
 from voice_agent.engine.turns import TurnSettings
 from voice_agent.pipeline import TurnOptions
@@ -175,10 +177,14 @@ def test_one_utterance_gets_one_reply_and_enters_the_history(models: TurnModels,
 
 
 def test_barge_in_stops_the_reply_and_keeps_only_what_was_heard(models: TurnModels, data_dir: Path) -> None:
+    """... and is counted in the engine's metrics with both turns and the first reply's time to audio."""
     reply = " ".join(f"word{n}." if n % 6 == 5 else f"word{n}" for n in range(60))  # about 18 s of speech
     llm = StandInLlm(reply, delay_s=0.1)  # still writing when the user talks over it
     output = RecordingOutput()
-    engine = ConversationEngine(StandInPipeline(llm), TurnOptions(), output=output, models=models).start()
+    registry = CollectorRegistry()
+    engine = ConversationEngine(
+        StandInPipeline(llm), TurnOptions(), output=output, models=models, metrics=EngineMetrics(registry)
+    ).start()
     try:
         feed(engine, np.concatenate([silence(0.5), speech(data_dir, "ask_not_what_your_country_can_do_for_you")]))
         feed(engine, silence(4.0), real_time=True)  # the reply starts and plays
@@ -194,6 +200,10 @@ def test_barge_in_stops_the_reply_and_keeps_only_what_was_heard(models: TurnMode
         feed(engine, silence(2.0), real_time=True)
         wait_for(engine, ReplyDone)  # the new words get their own reply
         assert engine.snapshot().turns[0].interrupted
+        assert registry.get_sample_value("conversation_barge_ins_total") == 1
+        turns = registry.get_sample_value("conversation_turns_total") or 0
+        assert turns - (registry.get_sample_value("conversation_turns_reopened_total") or 0) == 2
+        assert (registry.get_sample_value("conversation_end_of_speech_to_audio_seconds_count") or 0) == 2
     finally:
         engine.close()
 

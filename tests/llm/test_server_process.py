@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from llm_test_helpers import SseStream, stream_chat, user
+from scrape import scrape
 
 from bench.processes import free_port
 
@@ -101,7 +102,10 @@ def test_four_concurrent_streams_all_complete(server: ServerProcess) -> None:
 
 
 def test_a_client_that_disconnects_stops_its_generation(server: ServerProcess) -> None:
+    """... and is counted in ``llm_streams_cut_total{reason="client_gone"}``."""
     body = {"messages": [user("Tell me a very long story about a lighthouse keeper.")], "max_tokens": 400}
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        cut_before = scrape(http).value("llm_streams_cut_total", reason="client_gone")
     with (
         httpx.Client(base_url=server.url, timeout=60) as http,
         http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response,
@@ -118,6 +122,7 @@ def test_a_client_that_disconnects_stops_its_generation(server: ServerProcess) -
     assert f"{completion_id}: prompt_tokens=" not in server.log()  # it never ran to its end
     with httpx.Client(base_url=server.url, timeout=60) as http:
         after = http.post("/v1/chat/completions", json={"messages": [user("Hi!")], "max_tokens": 8})
+        assert scrape(http).value("llm_streams_cut_total", reason="client_gone") == cut_before + 1
     assert after.status_code == 200
 
 

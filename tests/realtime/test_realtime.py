@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import websockets
 from openai import OpenAI
 from realtime_helpers import RATE, Recorder, client_for, pcm24k, receive_until, run, send_audio, silence, wer
+from scrape import Scrape, scrape
 
 from bench.processes import ServiceProcess, llm_generations
 from voice_agent.audio import pcm_to_wav
@@ -170,12 +172,17 @@ def test_response_cancel_stops_the_llm(realtime: ServiceProcess, running_service
 
 def test_speech_during_a_response_cancels_it(realtime: ServiceProcess, data_dir: Path) -> None:
     """server_vad with interrupt_response: the user speaking over the reply cancels it (turn_detected) and the new
-    words get their own response."""
+    words get their own response. ``/metrics`` counts the session, both turns, the barge-in and the time from the end
+    of speech to the first reply audio."""
+    metrics = httpx.Client(base_url=realtime.url, timeout=10)
+    before = scrape(metrics)
+    during: list[Scrape] = []
 
     async def talk() -> Recorder:
         recorder = Recorder()
         question = pcm24k(data_dir / f"{QUESTION}.wav")
         async with client_for(realtime).realtime.connect(model="voice-agent") as connection:
+            during.append(await asyncio.to_thread(scrape, metrics))
             await receive_until(connection, recorder, done("session.created"))
             await connection.session.update(
                 session={**STORY, "audio": {"input": {"turn_detection": {"type": "server_vad"}}}}
@@ -194,6 +201,12 @@ def test_speech_during_a_response_cancels_it(realtime: ServiceProcess, data_dir:
     cancelled_at = kinds.index("response.done")
     assert "input_audio_buffer.committed" in kinds[cancelled_at:]  # the words spoken over the reply, committed
     assert kinds[-1] == "response.created"  # and answered
+    after = scrape(metrics)
+    assert during[0].value("realtime_sessions_active") == before.value("realtime_sessions_active") + 1
+    assert after.value("conversation_turns_total") - before.value("conversation_turns_total") >= 2
+    assert after.value("conversation_barge_ins_total") - before.value("conversation_barge_ins_total") == 1
+    first_audio = "conversation_end_of_speech_to_audio_seconds"
+    assert after.value(f"{first_audio}_count") - before.value(f"{first_audio}_count") >= 1
 
 
 def test_a_closed_socket_ends_the_sessions_work(realtime: ServiceProcess, running_services) -> None:  # type: ignore[no-untyped-def]

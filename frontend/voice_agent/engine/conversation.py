@@ -55,6 +55,7 @@ from .events import (
     TurnEnded,
     TurnReopened,
 )
+from .metrics import EngineMetrics
 from .transcript import StablePrefix
 from .turns import SmartTurn, TurnDetector, TurnEnd, TurnSettings, VadPause, VadResume, VadSpeechStart
 from .vad import FRAME_SAMPLES, SAMPLE_RATE_HZ, SileroVad
@@ -326,7 +327,8 @@ class ConversationEngine:
     ``pipeline`` gives the STT, LLM and TTS clients (``Pipeline.from_settings``); ``options`` the per-turn choices;
     ``models`` the shared VAD and turn models (``TurnModels.load()``); ``output`` takes the reply's audio;
     ``listener``, if given, is called with each event as it is emitted, in order with the audio handed to ``output``
-    (on an engine thread, under the engine's lock: it must only enqueue).
+    (on an engine thread, under the engine's lock: it must only enqueue); ``metrics`` counts turns, barge-ins and
+    the time from the end of speech to the first reply audio.
     """
 
     def __init__(
@@ -339,6 +341,7 @@ class ConversationEngine:
         settings: EngineSettings | None = None,
         history: Sequence[Turn] = (),
         listener: Callable[[EngineEvent], None] | None = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.pipeline, self.options, self.output = pipeline, options, output
         self.settings = settings or EngineSettings()
@@ -347,6 +350,7 @@ class ConversationEngine:
         self._lock = threading.RLock()
         self._inbox: queue.Queue[bytes | Callable[[], None] | None] = queue.Queue()
         self._listener = listener
+        self._metrics = metrics
         self._wake_event = threading.Event()
         self._events: list[EngineEvent] = []
         self._turns: list[Turn] = list(history)
@@ -620,6 +624,8 @@ class ConversationEngine:
         if self._tentative_since is not None and reply is not None:
             if self._detector.speech_ms >= self.settings.barge_in_confirm_ms:
                 self._tentative_since = None
+                if self._metrics is not None:
+                    self._metrics.barge_ins.inc()
                 self._interrupt_reply()
             elif not self._detector.in_turn:  # the speech was dropped as too short (a click, a cough)
                 self._tentative_since = None
@@ -798,6 +804,8 @@ class ConversationEngine:
                 reply.first_audio_at = now
                 if reply.speech_end_at is not None:
                     reply.timings.end_of_speech_to_audio_ms = (now - reply.speech_end_at) * 1000
+                    if self._metrics is not None:
+                        self._metrics.end_of_speech_to_audio.observe(now - reply.speech_end_at)
             self.output.push(chunk.pcm, chunk.sample_rate_hz)
             reply.playout.pushed(chunk.duration_s, now)
         if reply.pushed and self._state == "thinking":
@@ -875,5 +883,14 @@ class ConversationEngine:
 
     def _emit(self, event: EngineEvent) -> None:
         self._events.append(event)
+        if self._metrics is not None:
+            self._count(event, self._metrics)
         if self._listener is not None:
             self._listener(event)
+
+    @staticmethod
+    def _count(event: EngineEvent, metrics: EngineMetrics) -> None:
+        if isinstance(event, TurnEnded):
+            metrics.turns.inc()
+        elif isinstance(event, TurnReopened):
+            metrics.turns_reopened.inc()

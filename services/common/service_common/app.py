@@ -15,6 +15,7 @@ from .guard import Admission, ApiGuard, ApiKeys, RateLimit
 from .health import Readiness, readiness_of
 from .health import router as health_router
 from .logs import setup_logging
+from .metrics import ServiceMetrics
 from .openapi import document_errors
 from .schemas import ModelList
 from .settings import ServiceSettings
@@ -30,22 +31,28 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 def build_app(
     *, title: str, description: str, version: str, lifespan: Lifespan, settings: ServiceSettings | None = None
 ) -> FastAPI:
-    """FastAPI app with OpenAI error handling, ``/health``, ``/ready`` and ``GET /v1/models``.
+    """FastAPI app with OpenAI error handling, ``/health``, ``/ready``, ``/metrics`` and ``GET /v1/models``.
 
     ``app.state.readiness`` starts as ``loading``; ``lifespan`` marks it ready after warm-up (the services get theirs
     from ``lifecycle.create_service_app``; tests of the shared pieces pass their own).
     From ``settings`` (defaults when None: open, no rate limit, no CORS): ``guard.ApiGuard`` in front of every
     ``/v1`` route (API keys, rate limit, at most ``max_queued_requests`` waiting; ``app.state.admission``) and
-    CORSMiddleware for ``cors_origins``. The OpenAPI document shows the errors as answered (``openapi``).
+    CORSMiddleware for ``cors_origins``. ``app.state.metrics`` (``metrics.ServiceMetrics``) counts the HTTP
+    requests and the guard's refusals and serves ``GET /metrics``, open like ``/health``. The OpenAPI document
+    shows the errors as answered (``openapi``).
     """
     settings = settings or ServiceSettings.model_construct()
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.readiness = Readiness()
     app.state.admission = Admission(settings.max_queued_requests)
+    app.state.metrics = metrics = ServiceMetrics()
     install_error_handlers(app)
     api_keys = ApiKeys(settings.api_keys)
     rate_limit = RateLimit(settings.rate_limit) if settings.rate_limit else None
-    app.add_middleware(ApiGuard, api_keys=api_keys, rate_limit=rate_limit, admission=app.state.admission)
+    app.add_middleware(
+        ApiGuard, api_keys=api_keys, rate_limit=rate_limit, admission=app.state.admission, refused=metrics.refused
+    )
+    metrics.instrument(app, app.state.admission)  # outside the guard: its refusals are counted by status too
     if settings.cors_origins:  # added last, so outermost: preflights and refusals get their CORS headers too
         app.add_middleware(
             CORSMiddleware,

@@ -110,6 +110,22 @@ class InvalidApiKey(ServiceError):
         return {"WWW-Authenticate": "Bearer"}
 
 
+class AdminDisabled(ServiceError):
+    """An admin route was called on a service started without an admin key (403)."""
+
+    status_code = 403
+    error_type = "invalid_request_error"
+    default_code = "admin_disabled"
+
+
+class Conflict(ServiceError):
+    """The request conflicts with what the service is doing (409), e.g. unloading a model that is loading."""
+
+    status_code = 409
+    error_type = "invalid_request_error"
+    default_code = "conflict"
+
+
 class RateLimited(ServiceError):
     """The caller used up its request budget (429, with ``Retry-After``); ``type`` is OpenAI's, "requests"."""
 

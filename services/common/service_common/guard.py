@@ -18,12 +18,15 @@ answered by Starlette's CORSMiddleware, which sits in front of this one.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
+
+from prometheus_client import Counter
 
 from .errors import InvalidApiKey, Overloaded, RateLimited, ServiceError, error_response
 
@@ -103,6 +106,16 @@ class Admission:
     def __init__(self, max_queued: int) -> None:
         self.max_queued = max_queued
         self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no model request is in the service; False if some still are after ``timeout_s``."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     def enter(self) -> None:
         """Take a place; raises Overloaded (503, Retry-After) when every place is taken."""
@@ -113,19 +126,35 @@ class Admission:
                 retry_after_s=OVERLOADED_RETRY_AFTER_S,
             )
         self.in_flight += 1
+        self._idle.clear()
 
     def leave(self) -> None:
         self.in_flight -= 1
+        if not self.in_flight:
+            self._idle.set()
 
 
 class ApiGuard:
-    """ASGI middleware applying ``ApiKeys``, ``RateLimit`` (optional) and ``Admission`` to ``/v1`` requests."""
+    """ASGI middleware applying ``ApiKeys``, ``RateLimit`` (optional) and ``Admission`` to ``/v1`` requests.
 
-    def __init__(self, app: ASGIApp, *, api_keys: ApiKeys, rate_limit: RateLimit | None, admission: Admission) -> None:
+    Each refusal is counted in ``refused`` (a prometheus_client Counter labelled ``reason``: ``api_key``,
+    ``rate_limit``, ``queue_full``) when one is given.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_keys: ApiKeys,
+        rate_limit: RateLimit | None,
+        admission: Admission,
+        refused: Counter | None = None,
+    ) -> None:
         self.app = app
         self.api_keys = api_keys
         self.rate_limit = rate_limit
         self.admission = admission
+        self.refused = refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX) or scope["method"] == "OPTIONS":
@@ -153,19 +182,26 @@ class ApiGuard:
             caller = self.api_keys.caller(_header(scope, b"authorization"))
         except InvalidApiKey as err:
             logger.warning("401 for %s: %s", where, err.message)  # the message never contains the key
+            self._count_refusal("api_key")
             raise
         if self.rate_limit is not None:
             try:
                 self.rate_limit.hit(caller or address)
             except RateLimited as err:
                 logger.info("429 for %s (%s): %s", where, caller or "no key", err.message)
+                self._count_refusal("rate_limit")
                 raise
         if uses_model:
             try:
                 self.admission.enter()
             except Overloaded:
                 logger.warning("503 for %s: %d requests already in the service", where, self.admission.in_flight)
+                self._count_refusal("queue_full")
                 raise
+
+    def _count_refusal(self, reason: str) -> None:
+        if self.refused is not None:
+            self.refused.labels(reason).inc()
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from .errors import ModelNotReady
 from .schemas import HealthStatus, ModelCard, ReadyStatus
 
-State = Literal["loading", "downloading", "ready", "failed"]
+State = Literal["loading", "downloading", "ready", "unloaded", "failed"]
 
 
 @dataclass
@@ -21,7 +21,9 @@ class Readiness:
     """Mutable readiness of one service's model, kept on ``app.state.readiness``.
 
     The lifespan moves it ``loading`` -> (``downloading`` ->) ``ready`` only after a warm-up inference,
-    or to ``failed`` with a detail. A hub download (``service_common.hub``) updates ``progress`` from huggingface_hub's
+    or to ``failed`` with a detail; ``POST /admin/model/unload`` to ``unloaded`` and ``/admin/model/load`` back
+    through ``loading`` to ``ready`` (``lifecycle.ModelLife``).
+    A hub download (``service_common.hub``) updates ``progress`` from huggingface_hub's
     download threads; a single float or string assignment is atomic, so ``/ready`` reads it without a lock.
     """
 
@@ -50,6 +52,11 @@ class Readiness:
         self.state, self.progress, self.detail = "ready", None, None
         self.loaded_at = int(time.time())
 
+    def mark_unloaded(self) -> None:
+        """The model was unloaded on purpose (admin); model routes answer 503 until it is loaded again."""
+        self.state, self.progress = "unloaded", None
+        self.detail = "unloaded by an admin; POST /admin/model/load loads it again"
+
     def mark_failed(self, detail: str) -> None:
         self.state, self.detail = "failed", detail
 
@@ -59,6 +66,8 @@ class Readiness:
 
     def require_ready(self) -> None:
         """Raise ModelNotReady (503) unless the model is ready."""
+        if self.state == "unloaded":
+            raise ModelNotReady("the model is unloaded; an admin loads it again with POST /admin/model/load")
         if not self.is_ready:
             raise ModelNotReady(f"the model is not ready yet ({self.state})")
 
@@ -86,7 +95,7 @@ async def health() -> HealthStatus:
     "/ready",
     response_model=ReadyStatus,
     summary="Readiness: 200 once the model is loaded and warmed up, 503 before",
-    responses={503: {"model": ReadyStatus, "description": "Model loading, downloading or failed"}},
+    responses={503: {"model": ReadyStatus, "description": "Model loading, downloading, unloaded or failed"}},
 )
 async def ready(request: Request) -> JSONResponse:
     readiness = readiness_of(request)

@@ -43,10 +43,10 @@ class HealthStatus(BaseModel):
 class ReadyStatus(BaseModel):
     """Model readiness: ``ready`` only once the model is loaded and has answered a warm-up call."""
 
-    status: Literal["loading", "downloading", "ready", "failed"]
+    status: Literal["loading", "downloading", "ready", "unloaded", "failed"]
     model: str | None = Field(default=None, description="Model being served, once known.")
     progress: float | None = Field(default=None, ge=0.0, le=1.0, description="Download progress, 0 to 1.")
-    detail: str | None = Field(default=None, description="Why the model is not ready, if it failed.")
+    detail: str | None = Field(default=None, description="Why the model is not ready (failed or unloaded).")
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -39,6 +39,13 @@ class ServiceSettings(BaseSettings):
             "commas (one per client, to rotate). Unset: no key needed. /health, /ready and /docs stay open."
         ),
     )
+    admin_api_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key for the admin routes (GET /admin/status, POST /admin/model/unload and /load), sent as "
+            "'Authorization: Bearer <key>'. Unset: the admin routes answer 403. Separate from the API keys of /v1."
+        ),
+    )
     rate_limit: str | None = Field(
         default=None,
         description=(
@@ -101,7 +108,7 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"not a rate limit such as '60/minute' or '5/second;300/hour': {value!r}") from err
         return value
 
-    @field_validator("api_key")
+    @field_validator("api_key", "admin_api_key")
     @classmethod
     def _has_a_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not any(key.strip() for key in value.get_secret_value().split(",")):
@@ -114,3 +121,8 @@ class ServiceSettings(BaseSettings):
         if self.api_key is None:
             return ()
         return tuple(key.strip() for key in self.api_key.get_secret_value().split(",") if key.strip())
+
+    @property
+    def env_prefix(self) -> str:
+        """The prefix of this service's variables (``STT_``, ...), for messages that name a setting."""
+        return str(self.model_config.get("env_prefix", ""))

@@ -29,6 +29,7 @@ from .engine import (
     SamplingParams,
     TextDelta,
 )
+from .metrics import LlmMetrics
 from .schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -59,10 +60,13 @@ class PendingCompletion:
 class ChatCompletions:
     """Turns OpenAI chat requests into generations on ``engine`` through ``worker`` (its only caller)."""
 
-    def __init__(self, engine: ChatModel, worker: ModelWorker, settings: Settings) -> None:
+    def __init__(
+        self, engine: ChatModel, worker: ModelWorker, settings: Settings, metrics: LlmMetrics | None = None
+    ) -> None:
         self.engine = engine
         self.worker = worker
         self.settings = settings
+        self.metrics = metrics
 
     def to_messages(self, request: ChatCompletionRequest) -> list[ChatMessage]:
         """Plain-text messages, 'developer' read as 'system', the configured system prompt prepended if none."""
@@ -127,27 +131,58 @@ class ChatCompletions:
         )
 
     async def events(self, pending: PendingCompletion) -> AsyncGenerator[GenerationEvent, None]:
-        """Generation events from the worker thread, logging TTFT and decoding speed at the end."""
+        """Generation events from the worker thread; at the end, logs and counts (``metrics``) the tokens, TTFT and
+        decoding speed, or counts the generation as cut (the consumer closed it: ``client_gone``; it failed:
+        ``error``)."""
         first_token_at: float | None = None
-        deltas, ended = 0, False
+        deltas, ended, cut_reason = 0, False, "client_gone"
         try:
             async for event in self.worker.stream(lambda: self.engine.generate(pending.prompt, pending.params)):
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
                 if isinstance(event, GenerationEnd):
                     ended = True
-                    _log_timings(pending, event, first_token_at)
+                    self._observe(pending, event, first_token_at)
                 else:
                     deltas += 1
                 yield event
+        except Exception:
+            cut_reason = "error"
+            raise
         finally:
             if not ended:
+                if self.metrics is not None:
+                    self.metrics.streams_cut.labels(cut_reason).inc()
                 logger.info(
-                    "%s: generation stopped early (client gone or error) after %d text deltas",
+                    "%s: generation stopped early (%s) after %d text deltas",
                     pending.id,
+                    cut_reason,
                     deltas,
                     extra={"completion_id": pending.id, "deltas": deltas},
                 )
+
+    def _observe(self, pending: PendingCompletion, end: GenerationEnd, first_token_at: float) -> None:
+        now = time.perf_counter()
+        ttft_s = first_token_at - pending.received_at
+        decode_s = now - first_token_at
+        tokens_per_s = (end.completion_tokens - 1) / decode_s if end.completion_tokens > 1 and decode_s > 0 else None
+        logger.info(
+            "%s: prompt_tokens=%d completion_tokens=%d finish=%s ttft_ms=%.0f total_ms=%.0f decode=%.1f tokens/s",
+            pending.id,
+            end.prompt_tokens,
+            end.completion_tokens,
+            end.finish_reason,
+            ttft_s * 1000,
+            (now - pending.received_at) * 1000,
+            tokens_per_s or 0.0,
+        )
+        if self.metrics is None:
+            return
+        self.metrics.prompt_tokens.inc(end.prompt_tokens)
+        self.metrics.completion_tokens.inc(end.completion_tokens)
+        self.metrics.time_to_first_token.observe(ttft_s)
+        if tokens_per_s is not None:
+            self.metrics.tokens_per_second.observe(tokens_per_s)
 
     async def complete(self, pending: PendingCompletion, gone: threading.Event | None = None) -> ChatCompletion:
         """The whole reply as one ``chat.completion``. Raises InferenceError (500) if the model fails.
@@ -229,21 +264,4 @@ def _usage(end: GenerationEnd) -> Usage:
         prompt_tokens=end.prompt_tokens,
         completion_tokens=end.completion_tokens,
         total_tokens=end.prompt_tokens + end.completion_tokens,
-    )
-
-
-def _log_timings(pending: PendingCompletion, end: GenerationEnd, first_event_at: float | None) -> None:
-    now = time.perf_counter()
-    ttft_ms = ((first_event_at or now) - pending.received_at) * 1000
-    decode_s = now - (first_event_at or now)
-    tokens_per_s = (end.completion_tokens - 1) / decode_s if end.completion_tokens > 1 and decode_s > 0 else 0.0
-    logger.info(
-        "%s: prompt_tokens=%d completion_tokens=%d finish=%s ttft_ms=%.0f total_ms=%.0f decode=%.1f tokens/s",
-        pending.id,
-        end.prompt_tokens,
-        end.completion_tokens,
-        end.finish_reason,
-        ttft_ms,
-        (now - pending.received_at) * 1000,
-        tokens_per_s,
     )

@@ -47,8 +47,17 @@ RANDOM_SEED = llama_cpp.LLAMA_DEFAULT_SEED
 class LlamaCppChat:
     """A GGUF chat model on llama.cpp. Blocking; call on the model worker thread only (see ``engine.ChatModel``)."""
 
-    def __init__(self, llama: Llama, *, model_id: str, owned_by: str, formatter: llama_chat_format.ChatFormatter):
+    def __init__(
+        self,
+        llama: Llama,
+        *,
+        model_id: str,
+        owned_by: str,
+        formatter: llama_chat_format.ChatFormatter,
+        device: str = "cpu",
+    ):
         self._llama = llama
+        self.device = device
         self._formatter = formatter
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self.model_id = model_id
@@ -83,7 +92,10 @@ class LlamaCppChat:
             settings.n_threads,
             settings.chat_format or "GGUF chat template",
         )
-        return cls(llama, model_id=source.model_id, owned_by=source.owned_by, formatter=formatter)
+        device = "cpu"
+        if settings.n_gpu_layers and llama_cpp.llama_supports_gpu_offload():
+            device = f"gpu ({'all' if settings.n_gpu_layers < 0 else settings.n_gpu_layers} layers offloaded)"
+        return cls(llama, model_id=source.model_id, owned_by=source.owned_by, formatter=formatter, device=device)
 
     def tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
         """Token ids of ``messages`` rendered with the prompt format, ending with the assistant's turn header."""

@@ -13,6 +13,7 @@ from service_common.lifecycle import create_service_app
 from . import __doc__ as package_doc
 from .config import Settings, get_settings
 from .engine import ChatMessage, ChatModel, GenerationEnd, SamplingParams
+from .metrics import LlmMetrics
 from .routes import router
 
 VERSION = "0.1.0"
@@ -49,5 +50,6 @@ def create_app(settings: Settings | None = None, engine: ChatModel | None = None
         load=load_engine,
         warm_up=warm_up,
         router=router,
+        metrics=LlmMetrics,
         engine=engine,
     )

@@ -16,6 +16,7 @@ from service_common.lifecycle import create_service_app
 from . import __doc__ as package_doc
 from .backend import RealtimeBackend
 from .config import Settings, get_settings
+from .metrics import RealtimeMetrics
 from .routes import Sessions, router
 from .webrtc import router as calls_router
 
@@ -53,9 +54,10 @@ def create_app(settings: Settings | None = None, backend: RealtimeBackend | None
         load=load_backend,
         warm_up=warm_up,
         router=router,
+        metrics=RealtimeMetrics,
         engine=backend,
     )
     app.include_router(calls_router)
-    app.state.sessions = Sessions(settings.max_sessions)
+    app.state.sessions = Sessions(settings.max_sessions, app.state.model_metrics)
     app.state.calls = {}  # call id -> webrtc.Call
     return app

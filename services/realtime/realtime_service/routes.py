@@ -23,6 +23,7 @@ from service_common.health import readiness_of
 
 from .backend import RealtimeBackend
 from .config import Settings
+from .metrics import RealtimeMetrics
 from .session import RealtimeSession, SessionDefaults, SessionLimits
 
 logger = logging.getLogger(__name__)
@@ -33,15 +34,18 @@ RETRY_AFTER_S = 5
 
 
 class Sessions:
-    """The open sessions (on the event loop only): at most ``limit``."""
+    """The open sessions (on the event loop only): at most ``limit``; gauged and refusals counted in ``metrics``."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, metrics: RealtimeMetrics) -> None:
         self.limit = limit
         self.open: set[RealtimeSession] = set()
+        self.metrics = metrics
+        metrics.sessions_active.set_function(lambda: len(self.open))
 
     def check_room(self) -> None:
         """Raises Overloaded (503, Retry-After) when every place is taken."""
         if len(self.open) >= self.limit:
+            self.metrics.sessions_refused.inc()
             raise Overloaded(
                 f"{len(self.open)} Realtime sessions are open, the most this service holds; try again in "
                 f"{RETRY_AFTER_S} s",
@@ -81,15 +85,16 @@ def new_session(
         max_output_tokens=settings.max_output_tokens,
         limits=SessionLimits(settings.max_event_bytes, settings.max_input_audio_s),
     )
+    sessions: Sessions = connection.app.state.sessions
     session = RealtimeSession(
         pipeline=backend.pipeline,
         models=backend.models,
         model=model or "voice-agent",
         defaults=defaults,
         loop=asyncio.get_running_loop(),
+        metrics=sessions.metrics.conversation,
         **kwargs,
     )
-    sessions: Sessions = connection.app.state.sessions
     sessions.open.add(session)
     return session
 

@@ -69,6 +69,7 @@ from voice_agent.engine.events import (
     TurnEnded,
     TurnReopened,
 )
+from voice_agent.engine.metrics import EngineMetrics
 from voice_agent.engine.turns import TurnSettings
 from voice_agent.engine.vad import SAMPLE_RATE_HZ
 from voice_agent.pipeline import Pipeline, TurnOptions
@@ -270,8 +271,10 @@ class RealtimeSession:
         loop: asyncio.AbstractEventLoop,
         audio_output: AudioOutput | None = None,
         transcription: bool = False,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.pipeline, self.models, self.loop = pipeline, models, loop
+        self.metrics = metrics
         self.limits = defaults.limits
         self.config = default_config(model, defaults)
         if transcription:  # a transcription session: turns are transcribed, never answered
@@ -303,6 +306,7 @@ class RealtimeSession:
             settings=engine_settings(self.config),
             history=history or [],
             listener=lambda event: self.to_loop(self._on_engine, event),
+            metrics=self.metrics,
         ).start()
 
     def to_loop(self, callback: Callable[..., None], *args: Any) -> None:

@@ -13,11 +13,12 @@ from fastapi import Depends, File, UploadFile
 
 from service_common.audio import WHISPER_SAMPLE_RATE_HZ, decode_audio
 from service_common.errors import EmptyInput, InputTooLarge, InvalidRequest
-from service_common.lifecycle import app_settings, model_worker, ready_engine
+from service_common.lifecycle import app_settings, model_metrics, model_worker, ready_engine
 from service_common.worker import ModelWorker
 
 from .config import Settings
 from .engine import Transcriber
+from .metrics import SttMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ RESAMPLING_SLACK_S = 0.001
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 EngineDep = Annotated[Transcriber, Depends(ready_engine)]
+MetricsDep = Annotated[SttMetrics, Depends(model_metrics)]
 """The loaded, warmed-up model; 503 ``model_not_ready`` before."""
 WorkerDep = Annotated[ModelWorker, Depends(model_worker)]
 

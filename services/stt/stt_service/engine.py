@@ -7,7 +7,7 @@ library, so tests can pass a fake engine to ``create_app``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class Transcription:
     language: str
     duration_s: float
     segments: list[Segment]
+    short_window: Literal["accepted", "fell_back"] | None = None
+    """The short-window path's outcome (``short_window``): accepted, or fell back to 30 s windows; None: not tried."""
 
 
 class Transcriber(Protocol):

@@ -13,6 +13,7 @@ from service_common.lifecycle import create_service_app
 from . import __doc__ as package_doc
 from .config import Settings, get_settings
 from .engine import Transcriber
+from .metrics import SttMetrics
 from .routes import router
 
 VERSION = "0.1.0"
@@ -43,5 +44,6 @@ def create_app(settings: Settings | None = None, engine: Transcriber | None = No
         load=load_engine,
         warm_up=warm_up,
         router=router,
+        metrics=SttMetrics,
         engine=engine,
     )

@@ -14,7 +14,7 @@ from service_common.disconnect import client_gone
 from service_common.errors import ClientGone
 from service_common.schemas import ERROR_RESPONSES, ErrorResponse
 
-from .deps import AudioUpload, EngineDep, SettingsDep, WorkerDep, check_language
+from .deps import AudioUpload, EngineDep, MetricsDep, SettingsDep, WorkerDep, check_language
 from .engine import Transcription
 from .formats import to_srt, to_vtt
 from .schemas import (
@@ -52,6 +52,7 @@ async def create_transcription(
     engine: EngineDep,
     worker: WorkerDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     model: Annotated[
         str, Form(max_length=256, description="Any value is accepted (e.g. whisper-1); the loaded model answers.")
     ] = "whisper-1",
@@ -122,6 +123,7 @@ async def create_transcription(
     async with client_gone(request) as gone:
         result, started = await worker.run(transcribe_timed, gone)
     processing_s = time.perf_counter() - started
+    metrics.observe(result, processing_s)
     logger.info(
         "transcribed %.2f s of audio (%d bytes) in %.2f s (RTF %.3f, queued %.2f s), language %s, %d segments, %s",
         audio.duration_s,

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -83,6 +83,7 @@ class WhisperTranscriber:
         )
         self.model_id = source.name
         self.owned_by = source.owned_by
+        self.device = device
         self.supported_languages = frozenset(self._model.supported_languages)
         self._beam_size = beam_size
         self._vad_filter = vad_filter
@@ -141,6 +142,7 @@ class WhisperTranscriber:
         """
         duration_s = samples.size / WHISPER_SAMPLE_RATE_HZ
         known_language = language or (None if self._multilingual else "en")
+        short_window: Literal["fell_back"] | None = None
         try:
             speech = find_speech(samples, vad=self._vad_filter, min_speech_ms=VAD_MIN_SPEECH_MS)
             if speech.duration_s == 0.0:  # nothing to hear, nor a language to detect
@@ -160,7 +162,8 @@ class WhisperTranscriber:
                 self.short_window_outcomes.update(short.failed or ["accepted"])
                 if short.accepted:
                     logger.debug("short window: %.2f s of speech decoded in one window", speech.duration_s)
-                    return short.transcription
+                    return replace(short.transcription, short_window="accepted")
+                short_window = "fell_back"
                 logger.info(
                     "short-window result of %.1f s of speech failed %s (%s); decoding 30 s windows",
                     speech.duration_s,
@@ -188,6 +191,7 @@ class WhisperTranscriber:
             language=info.language,
             duration_s=duration_s,
             segments=[_segment(index, segment) for index, segment in enumerate(raw_segments)],
+            short_window=short_window,
         )
 
     @property

@@ -15,6 +15,7 @@ from service_common.lifecycle import create_service_app
 from . import __doc__ as package_doc
 from .config import Settings, get_settings
 from .engine import Synthesizer
+from .metrics import TtsMetrics
 from .routes import router
 
 logger = logging.getLogger(__name__)
@@ -56,5 +57,6 @@ def create_app(settings: Settings | None = None, engine: Synthesizer | None = No
         load=load_engine,
         warm_up=warm_up,
         router=router,
+        metrics=TtsMetrics,
         engine=engine,
     )

@@ -249,6 +249,7 @@ class ParlerSynthesizer:
         self._description_tokenizer = description_tokenizer
         self.model_id = model_id
         self.owned_by = owned_by
+        self.device = str(model.device)  # where the model was moved: cpu, cuda:0
         self.default_voice = default_voice
         self.max_new_tokens = max_new_tokens
         self.max_sentence_chars = max_sentence_chars

@@ -13,7 +13,7 @@ from service_common.disconnect import client_gone
 from service_common.errors import InferenceError, ServiceError
 from service_common.schemas import ERROR_RESPONSES, ErrorResponse
 
-from .deps import EngineDep, SettingsDep, WorkerDep
+from .deps import EngineDep, MetricsDep, SettingsDep, WorkerDep
 from .encoding import make_encoder
 from .schemas import SpeechRequest, VoiceCard, VoiceList
 from .speech import check_input, encoded_speech, prepend, resolve_voice, voice_aliases
@@ -38,7 +38,12 @@ SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Text to speech (OpenAI-compatible), streamed sentence by sentence",
 )
 async def create_speech(
-    request: Request, body: SpeechRequest, engine: EngineDep, worker: WorkerDep, settings: SettingsDep
+    request: Request,
+    body: SpeechRequest,
+    engine: EngineDep,
+    worker: WorkerDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
 ) -> StreamingResponse:
     """Speak ``input``; the first sentence's audio is sent before later sentences are synthesised.
 
@@ -63,6 +68,7 @@ async def create_speech(
                 response_format=body.response_format,
                 started_at=started_at,
                 client_gone=gone,
+                metrics=metrics,
             )
         )
         # waiting for the first chunk here keeps failures of the first sentence a proper 500, not a cut stream

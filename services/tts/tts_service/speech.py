@@ -15,6 +15,7 @@ from service_common.errors import EmptyInput, InputTooLarge, InvalidRequest
 
 from .encoding import AudioEncoder
 from .engine import Synthesizer, VoiceAliasing, VoiceInfo
+from .metrics import TtsMetrics
 from .schemas import OPENAI_VOICES
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def encoded_speech(
     response_format: str,
     started_at: float,
     client_gone: threading.Event | None = None,
+    metrics: TtsMetrics | None = None,
 ) -> Iterator[bytes]:
     """Synthesise ``text`` and yield encoded bytes, the first item as soon as the first sentence is spoken.
 
@@ -71,12 +73,15 @@ def encoded_speech(
     audio include queueing behind other requests. Logs one line per request: audio duration, time to first
     audio, synthesis time and real-time factor (synthesis time / audio duration). ``client_gone`` set
     (``service_common.disconnect.client_gone``): nothing more is synthesised, the client left while it waited.
+    ``metrics``: the characters when synthesis starts, the audio seconds per chunk, the time to first audio.
     """
     pending = encoder.start()
     samples_out = chunk_count = 0
     synthesis_s = 0.0
     ttfa_ms: float | None = None
     chunks = engine.synthesize(text, voice=voice.id, speed=speed, instructions=instructions)
+    if metrics is not None:
+        metrics.characters.inc(len(text))
     try:
         while True:
             if client_gone is not None and client_gone.is_set():
@@ -89,15 +94,17 @@ def encoded_speech(
                 break
             chunk_count += 1
             samples_out += samples.size
+            if metrics is not None:
+                metrics.audio_seconds.inc(samples.size / voice.sample_rate_hz)
             pending += encoder.encode(samples)
             if pending:
                 if ttfa_ms is None:
-                    ttfa_ms = (time.perf_counter() - started_at) * 1000
+                    ttfa_ms = _first_audio(started_at, metrics)
                 yield pending
                 pending = b""
         pending += encoder.finish()
         if ttfa_ms is None:
-            ttfa_ms = (time.perf_counter() - started_at) * 1000
+            ttfa_ms = _first_audio(started_at, metrics)
         if pending:
             yield pending
     except GeneratorExit:
@@ -126,6 +133,14 @@ def encoded_speech(
         synthesis_s / duration_s if duration_s else float("nan"),
         time.perf_counter() - started_at,
     )
+
+
+def _first_audio(started_at: float, metrics: TtsMetrics | None) -> float:
+    """Milliseconds from ``started_at`` to now, the time to first audio, observed in ``metrics`` (in seconds)."""
+    ttfa_s = time.perf_counter() - started_at
+    if metrics is not None:
+        metrics.time_to_first_audio.observe(ttfa_s)
+    return ttfa_s * 1000
 
 
 async def prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
