@@ -1,9 +1,10 @@
 """The voice page: talk hands-free (WebRTC), or record, upload or type; watch each stage, hear the reply.
 
 Run with ``streamlit run frontend/app.py`` (``make run`` does); the services' URLs come from ``FRONTEND_*``
-variables. The work is in ``voice_agent.pipeline`` (a push-to-talk or typed turn) and
-``voice_agent.engine.conversation`` (the hands-free conversation, driven through ``voice_agent.webrtc``); this file
-only draws.
+variables. Two pages (``st.navigation``): Conversation, drawn here and the default, and Admin (``admin_page.py``:
+the services' state, memory and latency, unloading and loading their models). The work is in
+``voice_agent.pipeline`` (a push-to-talk or typed turn) and ``voice_agent.engine.conversation`` (the hands-free
+conversation, driven through ``voice_agent.webrtc``); this file only draws.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from voice_agent.config import get_settings
 from voice_agent.conversation import Turn, history_of, to_json, to_markdown, to_zip
 from voice_agent.engine.conversation import ConversationEngine, EngineSnapshot, TurnModels
 from voice_agent.engine.events import Interrupted, ReplyDone, StageFailed
+from voice_agent.engine.metrics import EngineMetrics, page_metrics
 from voice_agent.pipeline import Pipeline, ReplyAudio, ReplyDelta, Transcript, TurnDone, TurnOptions
 from voice_agent.playback import pcm_to_wav, queued_player_html
 from voice_agent.webrtc import SPEAKER_RATE_HZ, Microphone, Speaker, rtc_configuration
@@ -68,6 +70,12 @@ HANDS_FREE_KEY = "handsfree_conversation"  # this page's own object: a different
 @st.cache_resource
 def get_pipeline() -> Pipeline:
     return Pipeline.from_settings(get_settings())
+
+
+def get_engine_metrics() -> EngineMetrics:
+    """The conversation engines' metrics, once per process, served on ``FRONTEND_METRICS_PORT`` (0: not served)."""
+    settings = get_settings()
+    return page_metrics(settings.metrics_host, settings.metrics_port)
 
 
 @st.cache_resource(show_spinner="Loading the voice activity and turn models…")
@@ -407,7 +415,9 @@ def hands_free(pipeline: Pipeline, options: TurnOptions, session: HandsFree) -> 
     if stream.state.playing or stream.state.signalling:  # started as the connection is made: no frame is lost
 
         def new_engine(speaker: Speaker, history: list[Turn]) -> ConversationEngine:
-            return ConversationEngine(pipeline, options, output=speaker, models=models, history=history)
+            return ConversationEngine(
+                pipeline, options, output=speaker, models=models, history=history, metrics=get_engine_metrics()
+            )
 
         session.ensure_started(new_engine, microphone_track, reply_source, st.session_state.turns)
     else:
@@ -510,9 +520,7 @@ def no_collection_after_each_run() -> None:
         streamlit.config.set_option("runner.postScriptGC", False, "frontend/app.py")
 
 
-def main() -> None:
-    st.set_page_config(page_title="Voice agent", page_icon="🎙️", layout="centered")
-    no_collection_after_each_run()
+def conversation_page() -> None:
     init_state()
     settings = get_settings()
     session = hands_free_session()
@@ -587,6 +595,17 @@ def main() -> None:
         pending = {"text": typed}
     if pending is not None:
         run_turn(pipeline, options, pending, live_turn)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Voice agent", page_icon="🎙️", layout="centered")
+    no_collection_after_each_run()
+    get_engine_metrics()  # served from the first page view on, whichever page it is
+    pages = [
+        st.Page(conversation_page, title="Conversation", icon="🎙️", url_path="conversation", default=True),
+        st.Page("admin_page.py", title="Admin", icon="🛠️", url_path="admin"),
+    ]
+    st.navigation(pages, position="top").run()
 
 
 main()

@@ -80,12 +80,21 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
 
 
 @pytest.fixture(scope="module")
-def running_page(running_services: RunningServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def page_metrics_port() -> int:
+    """The port ``running_page`` serves its Prometheus metrics on (``FRONTEND_METRICS_PORT``)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def running_page(
+    running_services: RunningServices, page_metrics_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """The Streamlit page as a real process on a free port, pointed at the running services, opening in push-to-talk
     mode (hands-free needs WebRTC, which the tests run in a network namespace of their own); yields its URL."""
     port = free_port()
     env = {
         **running_services.frontend_env(),
+        "FRONTEND_METRICS_PORT": str(page_metrics_port),
         "FRONTEND_TEMPERATURE": "0",
         "FRONTEND_MAX_TOKENS": "60",
         "FRONTEND_MODE": "push-to-talk",

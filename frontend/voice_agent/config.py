@@ -97,6 +97,26 @@ class FrontendSettings(ServiceClientSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the Streamlit page binds to.")
     port: int = Field(default=8501, ge=1, le=65535, description="Port of the Streamlit page.")
+    realtime_url: str | None = Field(
+        default=None,
+        description="Base URL of the Realtime service (no /v1), for the Admin page; None = the page leaves it out.",
+    )
+    admin_api_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Admin key sent as a bearer to every service's /admin routes (the operator sets the same "
+            "<PREFIX>_ADMIN_API_KEY on each); None = the Admin page shows state and metrics, without Unload and Load."
+        ),
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address of the page process's own Prometheus endpoint (GET /metrics)."
+    )
+    metrics_port: int = Field(
+        default=8511,
+        ge=0,
+        le=65535,
+        description="Port of the page process's Prometheus endpoint (its conversation engine's metrics); 0 = off.",
+    )
 
 
 @lru_cache

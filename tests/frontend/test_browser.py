@@ -15,10 +15,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import numpy as np
 import pytest
 import soundfile as sf
 from playwright.sync_api import Browser, Page, sync_playwright
+from scrape import scrape
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
@@ -63,7 +65,10 @@ def record(page: Page, seconds: float) -> float:
     return float(page.evaluate("Date.now()"))
 
 
-def test_record_hear_the_reply_and_see_each_stage(browser: Browser, running_page: str, data_dir: Path) -> None:
+def test_record_hear_the_reply_and_see_each_stage(
+    browser: Browser, running_page: str, page_metrics_port: int, data_dir: Path
+) -> None:
+    """... and, once a browser opened the page, the page process serves its engine metrics for Prometheus."""
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(running_page)
     page.get_by_text("Voice agent").first.wait_for()
@@ -113,3 +118,6 @@ def test_record_hear_the_reply_and_see_each_stage(browser: Browser, running_page
     (ARTIFACTS / "first_audio.json").write_text(json.dumps(report, indent=2))
     print(f"\nbrowser: stop -> first reply audio {first_audio_ms:.0f} ms; screenshot {ARTIFACTS / 'finished_turn.png'}")
     page.close()
+    metrics = scrape(httpx2.Client(base_url=f"http://127.0.0.1:{page_metrics_port}", timeout=10))
+    assert metrics.type_of("conversation_turns") == "counter"  # a push-to-talk turn is not the engine's: 0 here
+    assert metrics.value("process_resident_memory_bytes") > 50_000_000
