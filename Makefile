@@ -152,5 +152,5 @@ clean:  ## Remove the virtual environments
 # Latency benchmark (docs/benchmarks.md): starts its own services on free ports; QUICK=1 runs a reduced version.
 QUICK ?=
 .PHONY: bench
-bench: setup $(CHROMIUM)  ## Benchmark push-to-talk voice-to-voice, hands-free latency at the ear and the Realtime service (about 25 min; QUICK=1: about 10)
+bench: setup $(CHROMIUM)  ## Benchmark push-to-talk voice-to-voice, hands-free latency at the ear, the Realtime service and the cost of /metrics (about 27 min; QUICK=1: about 11)
 	$(VENVS)/frontend/bin/python -m bench $(if $(filter-out 0,$(QUICK)),--quick)

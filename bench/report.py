@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import handsfree, realtime
+from . import handsfree, metrics_cost, realtime
 from .processes import REPO_ROOT
 from .stats import ms_text, summarize
 
@@ -59,6 +59,8 @@ def generated(results: dict[str, Any]) -> str:
         parts.append(handsfree.markdown(results["handsfree"]))
     if "realtime" in results:
         parts.append(realtime.markdown(results["realtime"]))
+    if "metrics" in results:
+        parts.append(metrics_cost.markdown(results["metrics"]))
     return "\n\n".join(part for part in parts if part)
 
 

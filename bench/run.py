@@ -16,6 +16,8 @@ fails the run.
 - ``realtime``: the Realtime service over a WebSocket with the official ``openai`` client (``bench.realtime``): end
   of speech -> first ``response.output_audio.delta``, push-to-talk and server_vad, 1, 2 and 4 sessions at once, and
   what the service adds to the engine's own time.
+- ``metrics``: what ``GET /metrics`` costs: one scrape's time, size and CPU per service, and each service's latency
+  with and without a scraper reading every 0.5 s (``bench.metrics_cost``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 
 from voice_agent.config import FrontendSettings
 
-from . import handsfree, overhead, realtime, report
+from . import handsfree, metrics_cost, overhead, realtime, report
 from .corpus import Clip, corpus
 from .machine import busy_processes, describe, load_average
 from .processes import REPO_ROOT, VENVS, start_services, stop_all
@@ -45,7 +47,7 @@ from .turns import Designs, Turn
 logger = logging.getLogger("bench")
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-SECTIONS = ("turns", "overhead", "stt_accuracy", "handsfree", "realtime")
+SECTIONS = ("turns", "overhead", "stt_accuracy", "handsfree", "realtime", "metrics")
 SEQUENTIAL_FIELDS = ("stt_ms", "llm_total_ms", "tts_total_ms", "first_audio_ms")
 TARGETS_MS = {"p50": 400, "p95": 700}
 """Voice-to-voice over the corpus, push-to-talk, 2 cores, embedded defaults."""
@@ -175,6 +177,11 @@ class Bench:
         plan = realtime.Plan.quick_plan() if self.plan.quick else realtime.Plan()
         return realtime.measure(plan, log_dir=self.work_dir / "logs" / "realtime")
 
+    def metrics(self) -> dict[str, Any]:
+        texts = [clip.transcript for clip in self.clips]
+        pairs = self.plan.overhead_pairs
+        return metrics_cost.measure(self.clips, texts, pairs, self.work_dir / "logs" / "metrics")
+
     def run(self, sections: Sequence[str]) -> dict[str, Any]:
         started = time.perf_counter()
         self.results.update(machine=describe(), plan=asdict(self.plan), load_average_start=load_average())
@@ -188,6 +195,7 @@ class Bench:
             "stt_accuracy": self.stt_accuracy,
             "handsfree": self.handsfree,
             "realtime": self.realtime,
+            "metrics": self.metrics,
         }
         for name in SECTIONS:
             if name in sections and (name != "stt_accuracy" or self.plan.stt_accuracy):

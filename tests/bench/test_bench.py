@@ -155,3 +155,32 @@ def test_the_bare_piper_worker_speaks_each_text_it_is_sent(tmp_path: Path) -> No
     assert worker.loaded["load_s"] > 0
     assert 0 < short["ttfa_ms"] <= short["ms"]
     assert 0.3 < short["audio_s"] < longer["audio_s"]
+
+
+def test_the_metrics_cost_section_reports_both_phases_and_one_scrape() -> None:
+
+    summary = {"p50": 150.0, "p95": 250.0, "min": 100.0, "max": 300.0, "n": 4}
+    row = {
+        "measures": "time to first token",
+        "quiet_ms": summary,
+        "scraped_ms": {**summary, "p50": 152.0},
+        "p50_difference_ms": 2.0,
+        "scrape": {"wall_ms": {**summary, "p50": 4.2}, "bytes": 9000, "cpu_ms_per_scrape": 3.5},
+    }
+    section = {"scrape_interval_s": 0.5, "pairs": 4, "stt": row, "llm": row, "tts": row}
+    text = report.generated({"metrics": section})
+    assert "## Cost of /metrics scraping" in text
+    assert "| llm | time to first token | 150 / 250 | 152 / 250 | +2 | 4.2 | 9000 | 3.5 |" in text
+
+
+def test_cpu_seconds_of_a_process_grow_with_its_work() -> None:
+    import os
+    import time
+
+    from bench.metrics_cost import cpu_seconds
+
+    before = cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    assert 0.2 < cpu_seconds(os.getpid()) - before < 5
