@@ -257,16 +257,10 @@ def parse_metrics(text: str, measures: Sequence[LatencyMeasure] = ()) -> Metrics
         family = families.get(name)
         return float(family.samples[0].value) if family is not None and family.samples else None
 
-    def total(name: str) -> float | None:
-        family = families.get(name)
-        return sum(float(sample.value) for sample in family.samples) if family is not None else None
-
     info = families.get("model_info")
     model_id = next((s.labels.get("model") for s in info.samples if s.labels.get("model")), None) if info else None
     loaded = value("model_loaded")
     in_flight = value("http_requests_in_flight")
-    if in_flight is None:  # prometheus-fastapi-instrumentator's own gauge, per route
-        in_flight = total("http_requests_inprogress")
     histograms: dict[LatencyMeasure, Histogram] = {}
     for measure in measures:
         family = families.get(measure.metric)
