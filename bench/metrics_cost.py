@@ -134,7 +134,8 @@ def measure(clips: Sequence[Clip], texts: Sequence[str], pairs: int, log_dir: Pa
     try:
         for name, (what, request) in work.items():
             request(0)  # warm-up
-            quiet, scraped = [], []
+            quiet: list[float] = []
+            scraped: list[float] = []
             for index in range(pairs):
                 # which phase goes first alternates, so neither always follows the other
                 for phase in (quiet, scraped) if index % 2 == 0 else (scraped, quiet):
