@@ -290,9 +290,17 @@ def test_bad_events_get_errors_and_the_session_lives_on(realtime: ServiceProcess
 
 def test_sessions_are_limited_and_keys_are_checked(start_service, running_services) -> None:  # type: ignore[no-untyped-def]
     """With REALTIME_API_KEY and REALTIME_MAX_SESSIONS=1: no key -> 401 before the upgrade; one session is let in;
-    a second gets 503 with Retry-After; once the first closes, a new one is let in."""
+    a second gets 503 with Retry-After (counted in /metrics); once the first closes, a new one is let in. With the
+    admin key: unloaded, a new session gets 503 model_not_ready; loaded again, it is let in."""
     env = {f"REALTIME_{name.upper()}_URL": getattr(running_services, name).url for name in ("stt", "llm", "tts")}
-    service = start_service("realtime", REALTIME_API_KEY="secret-key", REALTIME_MAX_SESSIONS="1", **env)
+    service = start_service(
+        "realtime",
+        REALTIME_API_KEY="secret-key",
+        REALTIME_MAX_SESSIONS="1",
+        REALTIME_ADMIN_API_KEY="admin-key",
+        **env,
+    )
+    admin = httpx.Client(base_url=service.url, headers={"Authorization": "Bearer admin-key"}, timeout=60)
     url = f"ws://127.0.0.1:{service.port}/v1/realtime?model=voice-agent"
     key = {"Authorization": "Bearer secret-key"}
 
@@ -312,7 +320,23 @@ def test_sessions_are_limited_and_keys_are_checked(start_service, running_servic
         async with websockets.connect(url, additional_headers=key) as again:
             assert json.loads(await again.recv())["type"] == "session.created"
 
+    async def refused_while_unloaded() -> None:
+        with pytest.raises(websockets.InvalidStatus) as unloaded:
+            async with websockets.connect(url, additional_headers=key):
+                pass
+        assert unloaded.value.response.status_code == 503
+        assert json.loads(unloaded.value.response.body)["error"]["code"] == "model_not_ready"
+
+    async def let_in() -> None:
+        async with websockets.connect(url, additional_headers=key) as loaded:
+            assert json.loads(await loaded.recv())["type"] == "session.created"
+
     run(check())
+    assert scrape(admin).value("realtime_sessions_refused_total") == 1
+    assert admin.post("/admin/model/unload").json()["state"] == "unloaded"
+    run(refused_while_unloaded())
+    assert admin.post("/admin/model/load").json()["state"] == "ready"
+    run(let_in())
 
 
 def assert_generation_stopped(log: Path, since: float) -> None:
