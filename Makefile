@@ -88,7 +88,14 @@ $(PROMETHEUS):
 	$(SUDO) apt-get update -q
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
 
-test: setup $(VENVS)/tts-parler/.stamp $(CHROMIUM) $(PROMETHEUS)  ## Run the whole test suite offline (real models, services started as real processes)
+# The conversation store's tests also run on a PostgreSQL server they start themselves (initdb + pg_ctl).
+PG_CTLCLUSTER ?= /usr/bin/pg_ctlcluster
+$(PG_CTLCLUSTER):
+	@echo "installing Debian's postgresql for the conversation store's tests"
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql
+
+test: setup $(VENVS)/tts-parler/.stamp $(CHROMIUM) $(PROMETHEUS) $(PG_CTLCLUSTER)  ## Run the whole test suite offline (real models, services started as real processes)
 	@failed=""; \
 	for tier in $(TEST_TIERS); do \
 	  venv=$${tier%%:*}; paths=$${tier#*:}; \

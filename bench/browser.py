@@ -585,6 +585,7 @@ class _Inside:
             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
         ]  # fmt: skip
         health = f"http://127.0.0.1:{port}/_stcore/health"
+        env = {"FRONTEND_DATA_DIR": str(self.logs / f"page-data-{phase.name}"), **env}  # not the user's own store
         return ReadyProcess(command, health, self.logs / f"page-{phase.name}.log", env=env, ready_timeout_s=120)
 
     def phase(self, playwright: Any, url: str, phase: Phase, pids: dict[str, int | None]) -> dict[str, Any]:

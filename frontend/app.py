@@ -12,15 +12,22 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import threading
+import time
+import zoneinfo
+from collections import Counter
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import replace
+from datetime import datetime
 from urllib.parse import urlparse
 
 import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 import streamlit.config
+from sqlalchemy.exc import SQLAlchemyError
 from streamlit.delta_generator import DeltaGenerator
 from streamlit_webrtc import (
     AudioSinkTrack,
@@ -39,6 +46,7 @@ from voice_agent.engine.events import Interrupted, ReplyDone, StageFailed
 from voice_agent.engine.metrics import EngineMetrics, page_metrics
 from voice_agent.pipeline import Pipeline, ReplyAudio, ReplyDelta, Transcript, TurnDone, TurnOptions
 from voice_agent.playback import pcm_to_wav, queued_player_html
+from voice_agent.store import ConversationNotFound, ConversationStore, ConversationSummary, TurnSettings, title_of
 from voice_agent.webrtc import SPEAKER_RATE_HZ, Microphone, Speaker, rtc_configuration
 
 logger = logging.getLogger(__name__)
@@ -65,6 +73,10 @@ LANGUAGES = ["auto", "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh",
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 STREAM_KEY = "handsfree"  # st.session_state[STREAM_KEY] is streamlit-webrtc's context of the stream
 HANDS_FREE_KEY = "handsfree_conversation"  # this page's own object: a different key (the context's is type-checked)
+CONVERSATION_PARAM = "conversation"  # the URL's ?conversation=<id>: a reload of the page reopens that conversation
+PAST_CONVERSATIONS_SHOWN = 50
+STORE_RETRY_S = 10.0  # after a failed write, the unsaved turns are tried again this much later
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#~$|])")  # inline Markdown in a label: emphasis, code, links, math
 
 
 @st.cache_resource
@@ -82,6 +94,26 @@ def get_engine_metrics() -> EngineMetrics:
 def get_turn_models() -> TurnModels:
     """Silero VAD and Smart Turn, loaded once per process and shared by every browser session."""
     return TurnModels.load()
+
+
+@st.cache_resource(show_spinner=False, on_release=ConversationStore.close)
+def get_store() -> ConversationStore:
+    """The conversation store (``FRONTEND_DATABASE_URL`` or SQLite in ``FRONTEND_DATA_DIR``), opened and migrated once
+    per process and shared by every browser session."""
+    return ConversationStore.from_settings(get_settings())
+
+
+def conversation_store() -> ConversationStore | None:
+    """The store, or None when conversations are not kept (``FRONTEND_STORE_CONVERSATIONS=false``) or it cannot be
+    opened (then the page says so once and goes on without it; a new browser session tries again)."""
+    if not get_settings().store_conversations or st.session_state.get("store_unavailable"):
+        return None
+    try:
+        return get_store()
+    except (SQLAlchemyError, OSError) as err:
+        logger.exception("the conversation store cannot be opened")
+        st.session_state.store_unavailable = str(err)
+        return None
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -179,9 +211,39 @@ def hands_free_session() -> HandsFree:
 
 
 def init_state() -> None:
-    defaults = {"turns": [], "input_generation": 0, "failed": None, "turn_counter": 0}
+    defaults = {
+        "turns": [],
+        "input_generation": 0,
+        "failed": None,
+        "turn_counter": 0,
+        "conversation_id": None,  # the stored conversation the page shows; None until its first turn is stored
+        "stored_turns": 0,  # how many of the turns, from the first, are in the store
+        "store_failed_at": None,
+        "confirm_delete": None,  # the id of the conversation whose deletion waits for a confirmation
+    }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
+
+
+def open_from_url(store: ConversationStore | None) -> None:
+    """The first run of a browser session (a new tab, a reload, a restart of the page's process) reopens the
+    conversation named in the URL; later runs keep the URL naming the one shown, or nothing for a new one."""
+    wanted = st.query_params.get(CONVERSATION_PARAM)
+    if not st.session_state.get("url_opened"):
+        st.session_state.url_opened = True
+        if store is not None and wanted and not st.session_state.turns:
+            try:
+                show_conversation(store, wanted)
+            except ConversationNotFound:
+                st.toast("That conversation is no longer stored: this is a new one.", icon="🗑️")
+            except (SQLAlchemyError, OSError) as err:
+                logger.exception("conversation %s could not be loaded", wanted)
+                st.toast(f"The conversation could not be loaded: {err}", icon="⚠️")
+    current = st.session_state.conversation_id
+    if current is None:
+        st.query_params.pop(CONVERSATION_PARAM, None)
+    elif wanted != current:
+        st.query_params[CONVERSATION_PARAM] = current
 
 
 def sync_turns(session: HandsFree) -> list[Turn]:
@@ -203,6 +265,208 @@ def new_conversation() -> None:
     st.session_state.turns = []
     st.session_state.failed = None
     st.session_state.input_generation += 1
+    st.session_state.conversation_id, st.session_state.stored_turns = None, 0  # stored from its first turn on
+    st.session_state.confirm_delete = None
+    st.query_params.pop(CONVERSATION_PARAM, None)
+
+
+def show_conversation(store: ConversationStore, conversation_id: str) -> None:
+    """Make a stored conversation the page's: its turns become the history the LLM is sent (a running hands-free
+    conversation is closed and restarts with them). Raises ConversationNotFound, SQLAlchemyError, OSError."""
+    turns = store.load_turns(conversation_id)
+    session = hands_free_session()
+    session.stop()
+    session.take_turns()
+    st.session_state.turns = turns
+    st.session_state.conversation_id, st.session_state.stored_turns = conversation_id, len(turns)
+    st.session_state.failed = None
+    st.session_state.confirm_delete = None
+    st.session_state.input_generation += 1
+    st.query_params[CONVERSATION_PARAM] = conversation_id
+
+
+def resume_conversation(store: ConversationStore, conversation_id: str) -> None:
+    try:
+        show_conversation(store, conversation_id)
+    except ConversationNotFound:
+        st.toast("That conversation was deleted meanwhile.", icon="🗑️")
+    except (SQLAlchemyError, OSError) as err:
+        logger.exception("conversation %s could not be loaded", conversation_id)
+        st.toast(f"The conversation could not be loaded: {err}", icon="⚠️")
+
+
+def rename_conversation(store: ConversationStore, conversation_id: str, title_key: str) -> None:
+    try:
+        store.rename_conversation(conversation_id, st.session_state[title_key])
+    except ValueError:
+        st.toast("A title cannot be empty.", icon="✏️")
+    except (ConversationNotFound, SQLAlchemyError) as err:
+        st.toast(f"The conversation could not be renamed: {err}", icon="⚠️")
+
+
+def delete_conversation(store: ConversationStore, conversation_id: str) -> None:
+    try:
+        store.delete_conversation(conversation_id)
+    except ConversationNotFound:
+        pass  # deleted meanwhile (in another tab)
+    except (SQLAlchemyError, OSError) as err:
+        logger.exception("conversation %s could not be deleted", conversation_id)
+        st.toast(f"The conversation could not be deleted: {err}", icon="⚠️")
+        return
+    if st.session_state.conversation_id == conversation_id:
+        new_conversation()
+    st.session_state.confirm_delete = None
+
+
+def ask_to_delete(conversation_id: str | None) -> None:
+    st.session_state.confirm_delete = conversation_id
+
+
+def save_turns(store: ConversationStore | None, turns: list[Turn], settings: TurnSettings) -> None:
+    """Store the turns the store does not have yet (``turns[stored_turns:]``), the first of them creating the
+    conversation, whose id then goes into the URL. Called once the turns are drawn, so a turn is seen and heard
+    before it is written. A failure is logged and shown; the turns are tried again ``STORE_RETRY_S`` later."""
+    stored = st.session_state.stored_turns
+    if store is None or len(turns) <= stored:
+        return
+    failed_at = st.session_state.store_failed_at
+    if failed_at is not None and time.monotonic() - failed_at < STORE_RETRY_S:
+        return
+    try:
+        if st.session_state.conversation_id is None:
+            st.session_state.conversation_id = store.create_conversation(title_of(turns[stored].transcript)).id
+        for turn in turns[stored:]:
+            store.add_turn(st.session_state.conversation_id, turn, settings)
+            st.session_state.stored_turns += 1
+    except ConversationNotFound:  # deleted in another tab: what this page shows is kept, as a new conversation
+        st.session_state.conversation_id, st.session_state.stored_turns = None, 0
+        save_turns(store, turns, settings)
+        return
+    except (SQLAlchemyError, OSError) as err:
+        logger.exception("turns not stored")
+        st.session_state.store_failed_at = time.monotonic()
+        st.toast(f"This turn is not saved yet: {err}", icon="⚠️")
+    else:
+        st.session_state.store_failed_at = None
+    st.query_params[CONVERSATION_PARAM] = st.session_state.conversation_id
+
+
+def local_time(moment: datetime) -> str:
+    """A stored (UTC) time in the browser's time zone when the browser said which, else the server's."""
+    try:
+        zone = zoneinfo.ZoneInfo(st.context.timezone) if st.context.timezone else None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = None
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def past_conversations(store: ConversationStore | None, box: DeltaGenerator) -> None:
+    """The sidebar's stored conversations, the latest first, the one shown selected: choosing another resumes it;
+    the one shown can be renamed and deleted (after a confirmation). A list of radio options rather than buttons, so
+    a title never reads as one of the page's buttons."""
+    if store is None:
+        if st.session_state.get("store_unavailable"):
+            box.caption(f"⚠️ Conversations are not saved: {st.session_state.store_unavailable}")
+        return
+    try:
+        summaries = store.list_conversations(limit=PAST_CONVERSATIONS_SHOWN)
+    except SQLAlchemyError as err:
+        logger.exception("conversations not listed")
+        box.caption(f"⚠️ Past conversations cannot be listed: {err}")
+        return
+    current = st.session_state.conversation_id
+    by_id = {summary.id: summary for summary in summaries}
+    with box:
+        st.subheader("Past conversations")
+        shown = by_id.get(current) if current is not None else None
+        if current is not None and shown is None:  # older than the ones listed
+            with suppress(ConversationNotFound, SQLAlchemyError):
+                shown = store.get_conversation(current)
+        if shown is not None:
+            this_conversation(store, shown)
+        if not summaries:
+            st.caption("None yet: each turn is saved as it ends.")
+            return
+        # keyed by the conversation shown: a new one shown (resumed, started, deleted) gets a fresh selection
+        key = f"past-conversations-{current or 'new'}"
+        st.container(height=300 if len(summaries) > 6 else "content", border=False).radio(
+            "Past conversations",
+            list(by_id),
+            index=list(by_id).index(current) if current in by_id else None,
+            format_func=conversation_labels(summaries).__getitem__,
+            captions=[f"{local_time(summary.updated_at)} · {turns_text(summary.turn_count)}" for summary in summaries],
+            key=key,
+            on_change=resume_chosen,
+            args=(store, key),
+            label_visibility="collapsed",
+        )
+
+
+def conversation_labels(summaries: list[ConversationSummary]) -> dict[str, str]:
+    """Conversation id -> its label in the list: the title, with the id's start when another listed conversation has
+    the same title. Streamlit identifies the chosen option by its label, so labels must be unique, and stable while
+    the list changes around them (the date and number of turns are in the captions)."""
+    titles = Counter(summary.title for summary in summaries)
+    labels = {}
+    for summary in summaries:
+        label = summary.title if titles[summary.title] == 1 else f"{summary.title} · {summary.id[:8]}"
+        labels[summary.id] = markdown_text(label)
+    return labels
+
+
+def turns_text(count: int) -> str:
+    return f"{count} turn" if count == 1 else f"{count} turns"
+
+
+def markdown_text(text: str) -> str:
+    """``text`` shown as it is where Streamlit renders Markdown (a title such as ``2*3*4`` is not in italics)."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def resume_chosen(store: ConversationStore, key: str) -> None:
+    chosen = st.session_state[key]
+    if chosen is not None and chosen != st.session_state.conversation_id:
+        resume_conversation(store, chosen)
+
+
+def this_conversation(store: ConversationStore, shown: ConversationSummary) -> None:
+    title_key = f"conversation-title-{shown.id}"
+    st.text_input("Title of this conversation", value=shown.title, key=title_key, max_chars=200)
+    rename, remove = st.columns(2)
+    rename.button(
+        "Rename",
+        key="conversation-rename",
+        on_click=rename_conversation,
+        args=(store, shown.id, title_key),
+        use_container_width=True,
+    )
+    remove.button(
+        "Delete",
+        key="conversation-delete",
+        icon="🗑️",
+        on_click=ask_to_delete,
+        args=(shown.id,),
+        use_container_width=True,
+    )
+    if st.session_state.confirm_delete == shown.id:
+        what = f"“{markdown_text(shown.title)}”, its {turns_text(shown.turn_count)} and their audio"
+        st.warning(f"Delete {what}? This cannot be undone.")
+        confirm, cancel = st.columns(2)
+        confirm.button(
+            "Yes, delete it",
+            key="conversation-delete-confirm",
+            type="primary",
+            on_click=delete_conversation,
+            args=(store, shown.id),
+            use_container_width=True,
+        )
+        cancel.button(
+            "Cancel",
+            key="conversation-delete-cancel",
+            on_click=ask_to_delete,
+            args=(None,),
+            use_container_width=True,
+        )
 
 
 def timing_bar(
@@ -261,7 +525,9 @@ def microphone_warning() -> None:
         )
 
 
-def sidebar(pipeline: Pipeline, turns: list[Turn]) -> TurnOptions:
+def sidebar(pipeline: Pipeline, turns: list[Turn]) -> tuple[TurnOptions, DeltaGenerator]:
+    """The services' state, the turn settings (returned) and the exports; the place for the past conversations
+    (returned, filled once this run's turns are stored)."""
     settings = get_settings()
     with st.sidebar:
         st.subheader("Services")
@@ -285,18 +551,32 @@ def sidebar(pipeline: Pipeline, turns: list[Turn]) -> TurnOptions:
             "System prompt", value=settings.system_prompt or "", help="Empty = the LLM service's default prompt."
         )
         st.button("New conversation", on_click=new_conversation, icon="🆕", use_container_width=True)
+        conversations = st.container()
         if turns:
             st.subheader("Download")
             st.download_button("Transcript (Markdown)", to_markdown(turns), "conversation.md", "text/markdown")
             st.download_button("Transcript (JSON)", to_json(turns), "conversation.json", "application/json")
             st.download_button("Everything with audio (ZIP)", to_zip(turns), "conversation.zip", "application/zip")
-    return replace(
+    options = replace(
         TurnOptions.from_settings(settings),
         voice=voice,
         language=None if language == "auto" else language,
         system_prompt=system_prompt.strip() or None,
         temperature=temperature,
         max_tokens=max_tokens,
+    )
+    return options, conversations
+
+
+def turn_settings(options: TurnOptions, mode: str) -> TurnSettings:
+    """What the store keeps of how a turn was made."""
+    return TurnSettings(
+        voice=options.voice,
+        language=options.language,
+        temperature=options.temperature,
+        max_tokens=options.max_tokens,
+        mode=mode,
+        system_prompt=options.system_prompt,
     )
 
 
@@ -462,11 +742,12 @@ def idle_view() -> None:
 
 
 @st.fragment(run_every=0.3)
-def live_view(session: HandsFree, shown: int) -> None:
+def live_view(session: HandsFree, shown: int, store: ConversationStore | None, settings: TurnSettings) -> None:
     """What the engine is doing, redrawn every 0.3 s without rerunning the page: the hidden status (first, so its
     place never changes), the turns finished since the page was last drawn whole (``shown`` were drawn then), the
     turn in progress, the state, what failed since the last finished turn. Drawn only while a conversation runs;
-    when it ends (STOP, the connection lost) the whole page is redrawn, with the idle view in its place."""
+    when it ends (STOP, the connection lost) the whole page is redrawn, with the idle view in its place. Turns
+    finished meanwhile are stored once drawn (``settings``: the page's when it was last drawn whole)."""
     engine = session.engine
     if engine is None:
         st.rerun(scope="app")
@@ -481,6 +762,9 @@ def live_view(session: HandsFree, shown: int) -> None:
     st.html(status_html(state, snapshot, snapshot.turns))
     for turn in snapshot.turns[shown:]:
         show_turn(turn, with_audio=False)  # the audio players come with the next whole redraw
+    if len(snapshot.turns) > st.session_state.stored_turns:
+        st.session_state.turns = snapshot.turns
+        save_turns(store, snapshot.turns, settings)
     if state == "user_speaking":
         with st.chat_message("user"):
             st.html(partial_html(snapshot.partial_stable, snapshot.partial_unstable))
@@ -544,7 +828,9 @@ def conversation_page() -> None:
         st.caption("Press the microphone, ask something, press stop. The answer is spoken as it is written.")
     microphone_warning()
     pipeline = get_pipeline()
-    options = sidebar(pipeline, sync_turns(session))
+    store = conversation_store()
+    open_from_url(store)
+    options, conversations = sidebar(pipeline, sync_turns(session))
     if mode == "hands-free":
         hands_free(pipeline, options, session)
     turns = sync_turns(session)
@@ -552,12 +838,15 @@ def conversation_page() -> None:
         show_turn(turn)
     if turns:
         latency_chart(turns)
+    settings_of_turns = turn_settings(options, mode)
+    save_turns(store, turns, settings_of_turns)  # after drawing them: a turn is seen and heard before it is written
+    past_conversations(store, conversations)
 
     live_turn = st.container()  # the turn in progress is drawn here, between the history and the inputs
     if mode == "hands-free":
         with live_turn:
             if session.engine is not None:
-                live_view(session, len(turns))
+                live_view(session, len(turns), store, settings_of_turns)
             else:
                 idle_view()
     pending: dict | None = None

@@ -34,6 +34,16 @@ def jfk_transcript() -> str:
     return (DATA_DIR / "jfk.txt").read_text().strip()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def page_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``FRONTEND_DATA_DIR`` for every page the tests open (AppTest in this process, page processes it starts): the
+    conversations they store go to a temporary directory, never to the developer's own store."""
+    data_dir = tmp_path_factory.mktemp("page-data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FRONTEND_DATA_DIR", str(data_dir))
+        yield data_dir
+
+
 # --- the three services as real processes (used by the page and end-to-end tiers) -------------------------------
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -11,6 +13,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .text import FIRST_PHRASE_MIN_WORDS
 
 ICE_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+def default_data_dir() -> Path:
+    """Where the page keeps its conversation store: ``$VOICE_AGENT_CACHE`` or ~/.cache/voice-agent, the directory the
+    services download their models into (the page does not import the services' ``service_common``)."""
+    return Path(os.environ.get("VOICE_AGENT_CACHE", Path.home() / ".cache" / "voice-agent")).expanduser()
 
 
 class IceServer(BaseModel):
@@ -108,6 +116,27 @@ class FrontendSettings(ServiceClientSettings):
             "<PREFIX>_ADMIN_API_KEY on each); None = the Admin page shows state and metrics, without Unload and Load."
         ),
     )
+    store_conversations: bool = Field(
+        default=True,
+        description=(
+            "Keep every finished turn (text, timings, settings, both sides' audio) in the conversation store, so a "
+            "reload or a restart of the page resumes it; false = nothing is written and no past conversation is listed."
+        ),
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description=(
+            "Directory of the conversation store: the SQLite database voice-agent.db (unless database_url is set) and "
+            "the audio of every turn under conversations/<conversation id>/."
+        ),
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the conversation store's database, e.g. postgresql+psycopg://user:password@host/voice "
+            "(the driver, psycopg, comes with the page's lock); None = SQLite in data_dir. Audio stays in data_dir."
+        ),
+    )
     metrics_host: str = Field(
         default="127.0.0.1", description="Address of the page process's own Prometheus endpoint (GET /metrics)."
     )
@@ -117,6 +146,11 @@ class FrontendSettings(ServiceClientSettings):
         le=65535,
         description="Port of the page process's Prometheus endpoint (its conversation engine's metrics); 0 = off.",
     )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, data_dir: Path) -> Path:
+        return data_dir.expanduser()
 
 
 @lru_cache

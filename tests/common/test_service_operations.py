@@ -2,7 +2,7 @@
 stand-in engine: ``/metrics`` counts requests and refusals, the admin routes' key rule, unload/load round trips,
 an unload that waits for the requests using the model, GPU metrics from NVML.
 
-The same things on the real models are tested in each service's tier (``test_operations.py``)."""
+The same things on the real models are tested in each service's tier (``test_<service>_operations.py``)."""
 
 from __future__ import annotations
 
