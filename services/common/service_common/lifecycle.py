@@ -160,10 +160,18 @@ class ModelLife(Generic[EngineT, SettingsT]):
             metrics.mark_unloaded()
             logger.info("%s model %r unloaded", self.name, model_id)
 
+    def open(self) -> None:
+        """At start-up: a new worker thread (an app's lifespan may run again, e.g. in tests)."""
+        self.worker = ModelWorker(f"{self.name}-model")
+        self.app.state.worker = self.worker
+
     async def close(self) -> None:
-        """At shutdown: release a model loaded here, then stop the worker."""
+        """At shutdown: release a model loaded here, then stop the worker; the next start-up loads again."""
         if self.readiness.is_ready:  # a model still loading is left to the process exit
             await self._release()
+            self.readiness.mark_loading()
+            metrics: ServiceMetrics = self.app.state.metrics
+            metrics.mark_unloaded()
         self.worker.shutdown()
 
     async def _release(self) -> None:
@@ -207,7 +215,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         life: ModelLife[EngineT, SettingsT] = app.state.model
-        app.state.worker = life.worker
+        life.open()
         try:
             async with load_in_background(life.readiness, life.load()):
                 yield

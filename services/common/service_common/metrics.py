@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -166,7 +167,8 @@ class ServiceMetrics:
             app,
             tags=["health"],
             summary="Prometheus metrics (text format); open like /health",
-            response_description="Prometheus text exposition format 0.0.4",
+            response_class=PlainTextResponse,  # documents text/plain, the type the route answers with
+            response_description="Prometheus' text exposition format",
         )
 
     def mark_loaded(self, model_id: str, owned_by: str, device: str, load_s: float) -> None:
