@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import TYPE_CHECKING
+from collections.abc import Generator
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -36,10 +37,26 @@ def decode_audio(data: bytes, sample_rate_hz: int = WHISPER_SAMPLE_RATE_HZ) -> n
     """
     if not data:
         raise EmptyInput("the uploaded file is empty", param="file")
+    chunks = list(iter_decoded_audio(io.BytesIO(data), sample_rate_hz))
+    return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def iter_decoded_audio(
+    file: BinaryIO, sample_rate_hz: int = WHISPER_SAMPLE_RATE_HZ
+) -> Generator[np.ndarray, None, None]:
+    """``decode_audio`` piece by piece, for recordings too long to hold decoded: read ``file`` (any readable,
+    seekable binary file: a spooled upload, an open file) as it goes and yield 1-D float32 arrays in [-1, 1] at
+    ``sample_rate_hz``, mono, in order, each as long as one decoded frame (a few ms to about 0.1 s).
+
+    Memory stays that of one frame whatever the length. Raises AudioDecodeError (while iterating) when the file is
+    not decodable audio, has no audio stream, or yields no frame at all; samples yielded before a failure stay valid.
+    Closing the iterator early closes the container.
+    """
     import av  # local: the LLM service does not install PyAV
 
+    decoded_any = False
     try:
-        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+        with av.open(file, mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise AudioDecodeError("the file has no audio stream", param="file")
             stream = container.streams.audio[0]
@@ -47,22 +64,26 @@ def decode_audio(data: bytes, sample_rate_hz: int = WHISPER_SAMPLE_RATE_HZ) -> n
             # downmix scales each channel by 1/sqrt(2) and can clip loud stereo. Packed (interleaved), not planar:
             # PyAV reads past the end of a planar frame with more than 8 channels and crashes the process.
             resampler = av.AudioResampler(format="flt", rate=sample_rate_hz)
-            chunks: list[np.ndarray] = []
             for frame in container.decode(stream):
                 frame.pts = None  # let the resampler keep time; broken timestamps in browser webm confuse it
                 for out in resampler.resample(frame):
-                    chunks.append(_mono(out))
+                    decoded_any = True
+                    yield _clean(_mono(out))
             for out in resampler.resample(None):
-                chunks.append(_mono(out))
+                decoded_any = True
+                yield _clean(_mono(out))
     except AudioDecodeError:
         raise
     except (av.FFmpegError, ValueError, IndexError, UnicodeDecodeError) as err:
         raise AudioDecodeError(f"could not decode the audio: {err}", param="file") from err
-    if not chunks:
+    if not decoded_any:
         raise AudioDecodeError("the file contains no decodable audio frames", param="file")
-    samples = np.concatenate(chunks).astype(np.float32, copy=False)
-    # float WAVs can carry NaN or infinity, which make Whisper loop for the whole window (and VAD hear speech)
-    samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+
+
+def _clean(samples: np.ndarray) -> np.ndarray:
+    """float32, finite and in [-1, 1]: float WAVs can carry NaN or infinity, which make Whisper loop for the whole
+    window (and the VAD hear speech)."""
+    samples = np.nan_to_num(samples.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=-1.0)
     return np.clip(samples, -1.0, 1.0)
 
 

@@ -91,6 +91,26 @@ class Settings(ServiceSettings):
         le=4 * 3600.0,
         description="Longest accepted audio in seconds after decoding; longer audio gets 413.",
     )
+    max_stream_upload_bytes: int = Field(
+        default=512 * MEBIBYTE,
+        ge=1,
+        le=16 * 1024 * MEBIBYTE,
+        description=(
+            "Largest accepted upload in bytes with stream=true (the upload is spooled to disk, never held in memory; "
+            "512 MiB holds about 4 h of 256 kbit/s mp3 or 15 h of 64 kbit/s opus); larger uploads get 413."
+        ),
+    )
+    max_stream_audio_duration_s: float = Field(
+        default=4 * 3600.0,
+        gt=0.0,
+        le=24 * 3600.0,
+        description=(
+            "Longest accepted audio in seconds with stream=true (decoded and transcribed piece by piece, in bounded "
+            "memory). A duration the file's header states is refused with 413 before any event; one found only "
+            "while decoding gets 413 within the first minute of audio (decoded before the response starts), later "
+            "an error event that ends the stream (code input_too_large)."
+        ),
+    )
 
 
 @lru_cache

@@ -6,8 +6,9 @@ library, so tests can pass a fake engine to ``create_app``.
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeAlias
 
 import numpy as np
 
@@ -57,6 +58,32 @@ class Transcription:
     """The short-window path's outcome (``short_window``): accepted, or fell back to 30 s windows; None: not tried."""
 
 
+@dataclass(frozen=True)
+class SegmentDecoded:
+    """A streamed transcription's next segment, as soon as it is decoded; times from the start of the recording."""
+
+    segment: Segment
+    delta: str
+    """The segment's text as it continues the transcript: the space Whisper puts before it kept (none before the first
+    text, none in Chinese or Japanese), so the deltas joined are the whole text. Empty for a segment without text."""
+
+
+@dataclass(frozen=True)
+class AudioDecoded:
+    """Progress of a streamed transcription: the recording is decoded and transcribed up to ``duration_s`` seconds.
+
+    Sent after each piece of the recording (at least once per minute of audio, speech or not), last with the whole
+    duration. ``language``: the ISO-639-1 code given, or detected on the first speech; None while unknown.
+    """
+
+    duration_s: float
+    language: str | None
+
+
+StreamEvent: TypeAlias = SegmentDecoded | AudioDecoded
+"""What ``Transcriber.transcribe_stream`` yields."""
+
+
 class Transcriber(Protocol):
     """A loaded speech recogniser. Not thread-safe: call it from one worker thread only."""
 
@@ -82,6 +109,25 @@ class Transcriber(Protocol):
         that conditions the first window (spellings, context); ``temperature`` in [0, 1] is the sampling
         temperature (0 = greedy/beam search, raised automatically only for windows that decode badly, as
         OpenAI's API does). Blocks for the whole decode. Raises InferenceError on failure.
+        """
+        ...
+
+    def transcribe_stream(
+        self,
+        audio: Iterable[np.ndarray],
+        *,
+        language: str | None,
+        prompt: str | None,
+        temperature: float,
+        word_timestamps: bool,
+    ) -> Generator[StreamEvent, None, None]:
+        """Transcribe a recording of any length as it is decoded, in bounded memory.
+
+        ``audio``: float32 mono 16 kHz pieces in [-1, 1], in order, of any sizes (``service_common.audio``'s
+        ``iter_decoded_audio``); it is consumed as the transcription goes, and closed when this iterator is closed.
+        Yields each ``SegmentDecoded`` as soon as it is decoded and an ``AudioDecoded`` after each piece of the
+        recording, the last one with the whole duration. Closing the iterator stops the work at the next event.
+        The other arguments are ``transcribe``'s. Raises InferenceError on failure, and what ``audio`` raises.
         """
         ...
 

@@ -5,31 +5,65 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import TypeAdapter
 
 from service_common.disconnect import client_gone
 from service_common.errors import ClientGone
 from service_common.schemas import ERROR_RESPONSES, ErrorResponse
 
-from .deps import AudioUpload, EngineDep, MetricsDep, SettingsDep, WorkerDep, check_language
+from .deps import AudioUpload, EngineDep, MetricsDep, SettingsDep, SpooledAudio, WorkerDep, check_language
 from .engine import Transcription
 from .formats import to_srt, to_vtt
 from .schemas import (
     LANGUAGE_PATTERN,
     ResponseFormat,
     TimestampGranularity,
+    TranscriptError,
     TranscriptionJson,
     TranscriptionVerbose,
+    TranscriptTextDelta,
+    TranscriptTextDone,
 )
+from .streaming import stream_transcription
 
 logger = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 2000
 
 router = APIRouter(tags=["audio"])
+
+
+def _inline_refs(schema: Any, definitions: dict[str, Any]) -> Any:
+    """``schema`` with every ``{"$ref": "#/$defs/<name>"}`` replaced by the definition (none is recursive), so it
+    stands alone inside the OpenAPI document, whose root has no ``$defs``."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inline_refs(definitions[schema["$ref"].rsplit("/", 1)[-1]], definitions)
+        return {key: _inline_refs(value, definitions) for key, value in schema.items() if key != "$defs"}
+    if isinstance(schema, list):
+        return [_inline_refs(item, definitions) for item in schema]
+    return schema
+
+
+_EVENT_SCHEMA = TypeAdapter(TranscriptTextDelta | TranscriptTextDone | TranscriptError).json_schema()
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "One Server-Sent Event (OpenAPI 3.2's reading of text/event-stream: the schema describes each "
+    "event). `data` is a transcript.text.delta per decoded segment, then one transcript.text.done; or, when the "
+    "transcription fails after the response started, one error event and no done event.",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": _inline_refs(_EVENT_SCHEMA, _EVENT_SCHEMA.get("$defs", {})),
+        }
+    },
+}
 
 
 @router.post(
@@ -39,10 +73,20 @@ router = APIRouter(tags=["audio"])
     responses={
         **ERROR_RESPONSES,
         200: {
-            "description": "json/verbose_json as JSON; text as text/plain; srt and vtt as subtitle text.",
-            "content": {"text/plain": {}, "application/x-subrip": {}, "text/vtt": {}},
+            "description": "json/verbose_json as JSON; text as text/plain; srt and vtt as subtitle text; with "
+            "stream=true Server-Sent Events as the audio is transcribed.",
+            "content": {
+                "text/plain": {},
+                "application/x-subrip": {},
+                "text/vtt": {},
+                "text/event-stream": {"schema": SSE_EVENT_SCHEMA},
+            },
         },
-        413: {"model": ErrorResponse, "description": "Upload or audio duration above the configured limit"},
+        413: {
+            "model": ErrorResponse,
+            "description": "Upload or audio duration above the configured limit (with stream=true, the stream limits; "
+            "a duration the header does not state is found while decoding: an error event then)",
+        },
         415: {"model": ErrorResponse, "description": "The file is not decodable audio"},
     },
 )
@@ -96,13 +140,25 @@ async def create_transcription(
         ),
     ] = None,
 ) -> Response:
-    """Transcribe the uploaded audio with the loaded Whisper model.
+    """Transcribe the uploaded audio with the loaded Whisper model; with stream=true as Server-Sent Events, in
+    bounded memory whatever the recording's length (``streaming``).
 
     Errors (OpenAI's shape): 400 empty file, bad field or unsupported language; 413 upload or audio above the
     limits; 415 undecodable file; 503 model not ready.
     """
     decode_language = check_language(language, engine, settings.language)
     word_timestamps = "word" in (timestamp_granularities or [])
+    if isinstance(audio, SpooledAudio):
+        return await stream_transcription(
+            audio,
+            engine=engine,
+            worker=worker,
+            metrics=metrics,
+            language=decode_language,
+            prompt=prompt,
+            temperature=temperature,
+            word_timestamps=word_timestamps,
+        )
 
     def transcribe_timed(gone: threading.Event) -> tuple[Transcription, float]:
         if gone.is_set():  # the client left while this waited for the model: nobody would read the text

@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .engine import Transcription
+from service_common.schemas import ErrorDetail
+
+from .engine import Segment, Transcription, Word
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 TimestampGranularity = Literal["segment", "word"]
@@ -28,6 +30,10 @@ class TranscriptionWord(BaseModel):
     start: float = Field(ge=0.0, description="Start time in seconds from the start of the audio.")
     end: float = Field(ge=0.0, description="End time in seconds from the start of the audio.")
 
+    @classmethod
+    def from_word(cls, word: Word) -> TranscriptionWord:
+        return cls(word=word.word, start=word.start_s, end=word.end_s)
+
 
 class TranscriptionSegment(BaseModel):
     """One decoded segment (roughly a phrase), OpenAI's verbose_json segment."""
@@ -44,6 +50,21 @@ class TranscriptionSegment(BaseModel):
         ge=0.0, description="gzip compression ratio of the text (above 2.4 suggests repetition)."
     )
     no_speech_prob: float = Field(ge=0.0, le=1.0, description="Probability that the segment holds no speech.")
+
+    @classmethod
+    def from_segment(cls, segment: Segment) -> TranscriptionSegment:
+        return cls(
+            id=segment.id,
+            seek=segment.seek,
+            start=segment.start_s,
+            end=segment.end_s,
+            text=segment.text,
+            tokens=segment.tokens,
+            temperature=segment.temperature,
+            avg_logprob=segment.avg_logprob,
+            compression_ratio=segment.compression_ratio,
+            no_speech_prob=segment.no_speech_prob,
+        )
 
 
 class TranscriptionVerbose(BaseModel):
@@ -64,26 +85,58 @@ class TranscriptionVerbose(BaseModel):
             language=result.language,
             duration=result.duration_s,
             text=result.text,
-            segments=[
-                TranscriptionSegment(
-                    id=segment.id,
-                    seek=segment.seek,
-                    start=segment.start_s,
-                    end=segment.end_s,
-                    text=segment.text,
-                    tokens=segment.tokens,
-                    temperature=segment.temperature,
-                    avg_logprob=segment.avg_logprob,
-                    compression_ratio=segment.compression_ratio,
-                    no_speech_prob=segment.no_speech_prob,
-                )
-                for segment in result.segments
-            ],
-            words=[
-                TranscriptionWord(word=word.word, start=word.start_s, end=word.end_s)
-                for segment in result.segments
-                for word in segment.words
-            ]
+            segments=[TranscriptionSegment.from_segment(segment) for segment in result.segments],
+            words=[TranscriptionWord.from_word(word) for segment in result.segments for word in segment.words]
             if with_words
             else None,
         )
+
+
+class TranscriptTextDelta(BaseModel):
+    """``stream=true``: one decoded segment's text, sent as soon as it is decoded (OpenAI's event of this type)."""
+
+    type: Literal["transcript.text.delta"] = "transcript.text.delta"
+    delta: str = Field(
+        description=(
+            "The segment's text, with the space before it when it continues the transcript: the deltas joined are "
+            "the done event's text."
+        )
+    )
+
+
+class DurationUsage(BaseModel):
+    """What the transcription used: seconds of audio (OpenAI's usage of duration-billed models)."""
+
+    type: Literal["duration"] = "duration"
+    seconds: float = Field(ge=0.0, description="Duration of the decoded audio in seconds.")
+
+
+class TranscriptLanguage(BaseModel):
+    """A language of the transcript."""
+
+    code: str = Field(description="ISO-639-1 code, e.g. 'en'.")
+
+
+class TranscriptTextDone(BaseModel):
+    """``stream=true``: the last event of a transcription, after every delta (OpenAI's event of this type, plus
+    ``segments`` and ``words`` as in verbose_json)."""
+
+    type: Literal["transcript.text.done"] = "transcript.text.done"
+    text: str = Field(description="The whole transcript: every delta joined.")
+    usage: DurationUsage
+    languages: list[TranscriptLanguage] = Field(description="The language given or detected (empty: no speech).")
+    segments: list[TranscriptionSegment] = Field(
+        description="Segments in time order, times in seconds from the start of the recording (verbose_json's)."
+    )
+    words: list[TranscriptionWord] | None = Field(
+        default=None, description="Every word with its times; only with timestamp_granularities[]=word."
+    )
+
+
+class TranscriptError(BaseModel):
+    """``stream=true``: the transcription failed after the response started (e.g. the audio ran past
+    STT_MAX_STREAM_AUDIO_DURATION_S, code ``input_too_large``, or undecodable bytes mid-file, code
+    ``audio_decode_error``); no done event follows. The official openai client raises it as an ``APIError``."""
+
+    type: Literal["error"] = "error"
+    error: ErrorDetail

@@ -116,14 +116,21 @@ class Speech:
         """
         if self.chunks is None:
             return "0"
-        limit = int(FALLBACK_WINDOW_S * WHISPER_SAMPLE_RATE_HZ)
-        clips: list[list[int]] = []
-        for chunk in self.chunks:
-            if clips and chunk["end"] - clips[-1][0] <= limit:
-                clips[-1][1] = chunk["end"]
-            else:
-                clips.append([chunk["start"], chunk["end"]])
-        return [offset / WHISPER_SAMPLE_RATE_HZ for clip in clips for offset in clip]
+        return pack_clips_s(self.chunks)
+
+
+def pack_clips_s(chunks: list[dict[str, int]]) -> list[float]:
+    """VAD speech chunks (``{"start", "end"}`` in samples at 16 kHz, in order) -> faster-whisper's ``clip_timestamps``
+    ``[start, end, start, end, ...]`` in seconds: neighbouring chunks packed into clips of at most
+    ``FALLBACK_WINDOW_S``, the gaps between them kept (see ``Speech.clip_timestamps_s``)."""
+    limit = int(FALLBACK_WINDOW_S * WHISPER_SAMPLE_RATE_HZ)
+    clips: list[list[int]] = []
+    for chunk in chunks:
+        if clips and chunk["end"] - clips[-1][0] <= limit:
+            clips[-1][1] = chunk["end"]
+        else:
+            clips.append([chunk["start"], chunk["end"]])
+    return [offset / WHISPER_SAMPLE_RATE_HZ for clip in clips for offset in clip]
 
 
 @dataclass(frozen=True)
