@@ -95,19 +95,16 @@ def page_metrics_port() -> int:
     return free_port()
 
 
-@pytest.fixture(scope="module")
-def running_page(
-    running_services: RunningServices, page_metrics_port: int, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The Streamlit page as a real process on a free port, pointed at the running services, opening in push-to-talk
-    mode (hands-free needs WebRTC, which the tests run in a network namespace of their own); yields its URL."""
+def page_process(running_services: RunningServices, log_dir: Path, **env: str) -> tuple[ReadyProcess, str]:
+    """A Streamlit page process on a free port, pointed at the running services, in push-to-talk mode (hands-free
+    needs WebRTC, which the tests run in a network namespace of their own), with ``env`` added; and its URL."""
     port = free_port()
-    env = {
+    full_env = {
         **running_services.frontend_env(),
-        "FRONTEND_METRICS_PORT": str(page_metrics_port),
         "FRONTEND_TEMPERATURE": "0",
         "FRONTEND_MAX_TOKENS": "60",
         "FRONTEND_MODE": "push-to-talk",
+        **env,
     }
     command = [
         str(REPO_ROOT / ".venvs" / "frontend" / "bin" / "streamlit"), "run", str(REPO_ROOT / "frontend" / "app.py"),
@@ -115,8 +112,35 @@ def running_page(
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("page") / "streamlit.log"
-    with ReadyProcess(command, f"{url}/_stcore/health", log_path, env=env, ready_timeout_s=120):
+    health = f"{url}/_stcore/health"
+    process = ReadyProcess(command, health, log_dir / "streamlit.log", env=full_env, ready_timeout_s=120)
+    return process, url
+
+
+@pytest.fixture
+def start_page(running_services: RunningServices, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """``start_page(**env)``: one more page process (``page_process``), ready; its URL; stopped after the test."""
+    started: list[ReadyProcess] = []
+
+    def start(**env: str) -> str:
+        process, url = page_process(running_services, tmp_path, **env)
+        started.append(process.start())
+        return url
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def running_page(
+    running_services: RunningServices, page_metrics_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The page (``page_process``) serving its metrics on ``page_metrics_port``; yields its URL."""
+    process, url = page_process(
+        running_services, tmp_path_factory.mktemp("page"), FRONTEND_METRICS_PORT=str(page_metrics_port)
+    )
+    with process:
         yield url
 
 

@@ -12,8 +12,9 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx2
 import numpy as np
@@ -66,9 +67,10 @@ def record(page: Page, seconds: float) -> float:
 
 
 def test_record_hear_the_reply_and_see_each_stage(
-    browser: Browser, running_page: str, page_metrics_port: int, data_dir: Path
+    browser: Browser, running_page: str, page_metrics_port: int, data_dir: Path, start_page: Callable[..., str]
 ) -> None:
-    """... and, once a browser opened the page, the page process serves its engine metrics for Prometheus."""
+    """... and a reload of the browser page, then a new page process, show the stored conversation again; once a
+    browser opened the page, the page process serves its engine metrics for Prometheus."""
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(running_page)
     page.get_by_text("Voice agent").first.wait_for()
@@ -117,7 +119,24 @@ def test_record_hear_the_reply_and_see_each_stage(
     }
     (ARTIFACTS / "first_audio.json").write_text(json.dumps(report, indent=2))
     print(f"\nbrowser: stop -> first reply audio {first_audio_ms:.0f} ms; screenshot {ARTIFACTS / 'finished_turn.png'}")
+
+    # the turn is stored and its conversation's id is in the address: a reload shows the conversation again
+    page.wait_for_url(re.compile(r"[?&]conversation="), timeout=30_000)
+    page.reload()
+    page.get_by_text("Voice agent").first.wait_for()
+    reloaded = page.locator("[data-testid=stChatMessage]")
+    reloaded.first.get_by_text(re.compile("ask not what your country", re.IGNORECASE)).wait_for(timeout=60_000)
+    assert reply_text[:40] in reloaded.nth(1).inner_text()
     page.close()
+
+    # a new page process (the page restarted) opens the same address with the same conversation
+    address = urlparse(page.url)
+    again = browser.new_page(viewport={"width": 1280, "height": 1000})
+    again.goto(f"{start_page()}{address.path}?{address.query}")
+    messages = again.locator("[data-testid=stChatMessage]")
+    messages.first.get_by_text(re.compile("ask not what your country", re.IGNORECASE)).wait_for(timeout=60_000)
+    assert reply_text[:40] in messages.nth(1).inner_text()
+    again.close()
     metrics = scrape(httpx2.Client(base_url=f"http://127.0.0.1:{page_metrics_port}", timeout=10))
     assert metrics.type_of("conversation_turns") == "counter"  # a push-to-talk turn is not the engine's: 0 here
     assert metrics.value("process_resident_memory_bytes") > 50_000_000
