@@ -451,13 +451,7 @@ class ConversationStore:
     def load_turns(self, conversation_id: str) -> list[Turn]:
         """The conversation's turns, oldest first, as the page keeps them (so ``history_of`` and the exports work on
         them). An audio file that went missing (removed by hand) loads as no audio, with a warning."""
-        _check_id(conversation_id)
-        with self._transaction() as session:
-            if session.get(ConversationRow, conversation_id) is None:
-                raise ConversationNotFound(conversation_id)
-            rows = session.scalars(
-                select(TurnRow).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
-            ).all()
+        rows = self._turn_rows(conversation_id)
         return [
             Turn(
                 transcript=row.transcript,
@@ -474,17 +468,22 @@ class ConversationStore:
 
     def turn_settings(self, conversation_id: str) -> list[TurnSettings]:
         """The settings each of the conversation's turns was made with, oldest first (as ``load_turns``)."""
+        return [
+            TurnSettings(row.voice, row.language, row.temperature, row.max_tokens, row.mode, row.system_prompt)
+            for row in self._turn_rows(conversation_id)
+        ]
+
+    def _turn_rows(self, conversation_id: str) -> list[TurnRow]:
+        """The conversation's turn rows, oldest first; ConversationNotFound for an unknown id."""
         _check_id(conversation_id)
         with self._transaction() as session:
             if session.get(ConversationRow, conversation_id) is None:
                 raise ConversationNotFound(conversation_id)
-            rows = session.scalars(
-                select(TurnRow).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
-            ).all()
-        return [
-            TurnSettings(row.voice, row.language, row.temperature, row.max_tokens, row.mode, row.system_prompt)
-            for row in rows
-        ]
+            return list(
+                session.scalars(
+                    select(TurnRow).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
+                ).all()
+            )
 
     def rename_conversation(self, conversation_id: str, title: str) -> None:
         """A new title (surrounding space stripped, cut to ``TITLE_MAX_CHARS``); ValueError when empty."""
