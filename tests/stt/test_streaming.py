@@ -270,6 +270,8 @@ def test_an_hour_streams_in_bounded_memory_with_the_speech_at_its_times_and_is_c
     assert done["type"] == "transcript.text.done", done
     assert done["usage"]["seconds"] == pytest.approx(HOUR_S, abs=0.01)
     assert "".join(event["delta"] for event in events[:-1]) == done["text"]
+    ends = [event["end"] for event in events[:-1]]  # each delta says how far into the hour it is
+    assert ends == sorted(ends) and ends[-1] <= HOUR_S and all(e["start"] < e["end"] for e in events[:-1])
     for offset_s, (name, word) in HOUR_CLIPS.items():
         near = [
             segment

@@ -102,6 +102,11 @@ class TranscriptTextDelta(BaseModel):
             "the done event's text."
         )
     )
+    start: float = Field(ge=0.0, description="Not OpenAI's: where the segment starts in the recording, in seconds.")
+    end: float = Field(
+        ge=0.0,
+        description="Not OpenAI's: where the segment ends in the recording, in seconds (how far the transcription is).",
+    )
 
 
 class DurationUsage(BaseModel):

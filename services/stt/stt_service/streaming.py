@@ -156,7 +156,9 @@ async def _events(
                 segments.append(event.segment)
                 if event.delta:
                     deltas.append(event.delta)
-                    yield _sse(TranscriptTextDelta(delta=event.delta))
+                    yield _sse(
+                        TranscriptTextDelta(delta=event.delta, start=event.segment.start_s, end=event.segment.end_s)
+                    )
             elif isinstance(event, AudioDecoded):
                 duration_s, language = event.duration_s, event.language
             event = await steps.next()
