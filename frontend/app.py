@@ -1,8 +1,9 @@
 """The voice page: talk hands-free (WebRTC), or record, upload or type; watch each stage, hear the reply.
 
 Run with ``streamlit run frontend/app.py`` (``make run`` does); the services' URLs come from ``FRONTEND_*``
-variables. Two pages (``st.navigation``): Conversation, drawn here and the default, and Admin (``admin_page.py``:
-the services' state, memory and latency, unloading and loading their models). The work is in
+variables. Three pages (``st.navigation``): Conversation, drawn here and the default; Transcribe
+(``transcribe_page.py``: long recordings to text, subtitles); and Admin (``admin_page.py``: the services' state,
+memory and latency, unloading and loading their models). The work is in
 ``voice_agent.pipeline`` (a push-to-talk or typed turn) and ``voice_agent.engine.conversation`` (the hands-free
 conversation, driven through ``voice_agent.webrtc``); this file only draws.
 """
@@ -39,11 +40,12 @@ from streamlit_webrtc import (
 )
 
 from voice_agent.clients import STAGE_NAMES, StageError
-from voice_agent.config import get_settings
+from voice_agent.config import LANGUAGE_CHOICES, get_settings
 from voice_agent.conversation import Turn, history_of, to_json, to_markdown, to_zip
 from voice_agent.engine.conversation import ConversationEngine, EngineSnapshot, TurnModels
 from voice_agent.engine.events import Interrupted, ReplyDone, StageFailed
 from voice_agent.engine.metrics import EngineMetrics, page_metrics
+from voice_agent.page_store import conversation_store
 from voice_agent.pipeline import Pipeline, ReplyAudio, ReplyDelta, Transcript, TurnDone, TurnOptions
 from voice_agent.playback import pcm_to_wav, queued_player_html
 from voice_agent.store import ConversationNotFound, ConversationStore, ConversationSummary, TurnSettings, title_of
@@ -69,7 +71,6 @@ STATE_LABELS = {
     "thinking": "💭 Thinking",
     "speaking": "🔊 Speaking: talk over it to interrupt",
 }
-LANGUAGES = ["auto", "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh", "ja"]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 STREAM_KEY = "handsfree"  # st.session_state[STREAM_KEY] is streamlit-webrtc's context of the stream
 HANDS_FREE_KEY = "handsfree_conversation"  # this page's own object: a different key (the context's is type-checked)
@@ -94,26 +95,6 @@ def get_engine_metrics() -> EngineMetrics:
 def get_turn_models() -> TurnModels:
     """Silero VAD and Smart Turn, loaded once per process and shared by every browser session."""
     return TurnModels.load()
-
-
-@st.cache_resource(show_spinner=False, on_release=ConversationStore.close)
-def get_store() -> ConversationStore:
-    """The conversation store (``FRONTEND_DATABASE_URL`` or SQLite in ``FRONTEND_DATA_DIR``), opened and migrated once
-    per process and shared by every browser session."""
-    return ConversationStore.from_settings(get_settings())
-
-
-def conversation_store() -> ConversationStore | None:
-    """The store, or None when conversations are not kept (``FRONTEND_STORE_CONVERSATIONS=false``) or it cannot be
-    opened (then the page says so once and goes on without it; a new browser session tries again)."""
-    if not get_settings().store_conversations or st.session_state.get("store_unavailable"):
-        return None
-    try:
-        return get_store()
-    except (SQLAlchemyError, OSError) as err:
-        logger.exception("the conversation store cannot be opened")
-        st.session_state.store_unavailable = str(err)
-        return None
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -541,8 +522,8 @@ def sidebar(pipeline: Pipeline, turns: list[Turn]) -> tuple[TurnOptions, DeltaGe
         default_language = settings.language or "auto"
         language = st.selectbox(
             "Language you speak",
-            LANGUAGES,
-            index=LANGUAGES.index(default_language) if default_language in LANGUAGES else 0,
+            LANGUAGE_CHOICES,
+            index=LANGUAGE_CHOICES.index(default_language) if default_language in LANGUAGE_CHOICES else 0,
             help="auto detects it (slower on multilingual models); English-only models need en or auto.",
         )
         temperature = st.slider("Temperature", 0.0, 1.5, settings.temperature, 0.05)
@@ -892,6 +873,7 @@ def main() -> None:
     get_engine_metrics()  # served from the first page view on, whichever page it is
     pages = [
         st.Page(conversation_page, title="Conversation", icon="🎙️", url_path="conversation", default=True),
+        st.Page("transcribe_page.py", title="Transcribe", icon="📝", url_path="transcribe"),
         st.Page("admin_page.py", title="Admin", icon="🛠️", url_path="admin"),
     ]
     st.navigation(pages, position="top").run()

@@ -109,7 +109,7 @@ def _server_message(err: openai.APIStatusError) -> str:
 
 
 @contextmanager
-def _failures_as_stage_errors(stage: Stage, url: str, *, streaming: bool = False) -> Iterator[None]:
+def failures_as_stage_errors(stage: Stage, url: str, *, streaming: bool = False) -> Iterator[None]:
     """Translate the openai client's failures into StageError for ``stage``.
 
     With ``streaming=True`` the response has begun: a broken connection is a ``cut``, not ``unreachable``.
@@ -203,7 +203,7 @@ class SttClient(_ServiceClient):
 
     def transcribe(self, audio: bytes, *, filename: str = "audio.wav", language: str | None = None) -> str:
         """Transcribe one recording; raises StageError."""
-        with _failures_as_stage_errors("stt", self.base_url):
+        with failures_as_stage_errors("stt", self.base_url):
             transcription = self.openai.audio.transcriptions.create(
                 file=(filename, audio),
                 model=self.model,
@@ -233,7 +233,7 @@ class LlmClient(_ServiceClient):
         Raises StageError; kind ``cut`` when the stream breaks, carries an error event, or ends without a
         ``finish_reason`` (a server that dropped the stream, as llama-cpp-python's own server does under load).
         """
-        with _failures_as_stage_errors("llm", self.base_url):
+        with failures_as_stage_errors("llm", self.base_url):
             stream = self.openai.chat.completions.create(
                 model=self.model,
                 messages=cast("list[ChatCompletionMessageParam]", list(messages)),
@@ -245,7 +245,7 @@ class LlmClient(_ServiceClient):
         if cancellation is not None:
             cancellation.register(stream.close)
         finish_reason: str | None = None
-        with _absorbing(cancellation), stream, _failures_as_stage_errors("llm", self.base_url, streaming=True):
+        with _absorbing(cancellation), stream, failures_as_stage_errors("llm", self.base_url, streaming=True):
             for chunk in stream:
                 if cancellation is not None and cancellation.cancelled:
                     break
@@ -280,7 +280,7 @@ class TtsClient(_ServiceClient):
         The sample rate comes from the response's ``X-Sample-Rate`` header (OpenAI's 24 kHz without it).
         """
         with ExitStack() as stack:
-            with _failures_as_stage_errors("tts", self.base_url):
+            with failures_as_stage_errors("tts", self.base_url):
                 response = stack.enter_context(
                     self.openai.audio.speech.with_streaming_response.create(
                         model=self.model, input=text, voice=voice, response_format="pcm", speed=speed
@@ -288,7 +288,7 @@ class TtsClient(_ServiceClient):
                 )
             if cancellation is not None:
                 cancellation.register(response.close)
-            with _absorbing(cancellation), _failures_as_stage_errors("tts", self.base_url, streaming=True):
+            with _absorbing(cancellation), failures_as_stage_errors("tts", self.base_url, streaming=True):
                 rate = int(response.headers.get("x-sample-rate", OPENAI_PCM_SAMPLE_RATE_HZ))
                 carry = b""
                 for data in response.iter_bytes():

@@ -15,6 +15,10 @@ from .text import FIRST_PHRASE_MIN_WORDS
 ICE_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
 
+LANGUAGE_CHOICES = ["auto", "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh", "ja"]
+"""The languages the pages offer for speech recognition ("auto": the STT service detects it)."""
+
+
 def default_data_dir() -> Path:
     """Where the page keeps its conversation store: ``$VOICE_AGENT_CACHE`` or ~/.cache/voice-agent, the directory the
     services download their models into (the page does not import the services' ``service_common``)."""
