@@ -213,13 +213,7 @@ def open_from_url(store: ConversationStore | None) -> None:
     if not st.session_state.get("url_opened"):
         st.session_state.url_opened = True
         if store is not None and wanted and not st.session_state.turns:
-            try:
-                show_conversation(store, wanted)
-            except ConversationNotFound:
-                st.toast("That conversation is no longer stored: this is a new one.", icon="🗑️")
-            except (SQLAlchemyError, OSError) as err:
-                logger.exception("conversation %s could not be loaded", wanted)
-                st.toast(f"The conversation could not be loaded: {err}", icon="⚠️")
+            resume_conversation(store, wanted, gone="That conversation is no longer stored: this is a new one.")
     current = st.session_state.conversation_id
     if current is None:
         st.query_params.pop(CONVERSATION_PARAM, None)
@@ -239,22 +233,9 @@ def sync_turns(session: HandsFree) -> list[Turn]:
     return turns
 
 
-def new_conversation() -> None:
-    session = hands_free_session()
-    session.stop()  # a running stream gets a fresh engine, with no history, on this rerun
-    session.take_turns()
-    st.session_state.turns = []
-    st.session_state.failed = None
-    st.session_state.input_generation += 1
-    st.session_state.conversation_id, st.session_state.stored_turns = None, 0  # stored from its first turn on
-    st.session_state.confirm_delete = None
-    st.query_params.pop(CONVERSATION_PARAM, None)
-
-
-def show_conversation(store: ConversationStore, conversation_id: str) -> None:
-    """Make a stored conversation the page's: its turns become the history the LLM is sent (a running hands-free
-    conversation is closed and restarts with them). Raises ConversationNotFound, SQLAlchemyError, OSError."""
-    turns = store.load_turns(conversation_id)
+def switch_conversation(turns: list[Turn], conversation_id: str | None) -> None:
+    """Make ``turns`` the page's history, as conversation ``conversation_id`` (None: a new one, stored from its first
+    turn on); a running hands-free conversation is closed and restarts with them on this rerun."""
     session = hands_free_session()
     session.stop()
     session.take_turns()
@@ -263,14 +244,25 @@ def show_conversation(store: ConversationStore, conversation_id: str) -> None:
     st.session_state.failed = None
     st.session_state.confirm_delete = None
     st.session_state.input_generation += 1
-    st.query_params[CONVERSATION_PARAM] = conversation_id
+    if conversation_id is None:
+        st.query_params.pop(CONVERSATION_PARAM, None)
+    else:
+        st.query_params[CONVERSATION_PARAM] = conversation_id
 
 
-def resume_conversation(store: ConversationStore, conversation_id: str) -> None:
+def new_conversation() -> None:
+    switch_conversation([], None)
+
+
+def resume_conversation(
+    store: ConversationStore, conversation_id: str, gone: str = "That conversation was deleted meanwhile."
+) -> None:
+    """Make a stored conversation the page's (its turns become the history the LLM is sent); a toast says ``gone``
+    when it is no longer stored, or why it could not be loaded."""
     try:
-        show_conversation(store, conversation_id)
+        switch_conversation(store.load_turns(conversation_id), conversation_id)
     except ConversationNotFound:
-        st.toast("That conversation was deleted meanwhile.", icon="🗑️")
+        st.toast(gone, icon="🗑️")
     except (SQLAlchemyError, OSError) as err:
         logger.exception("conversation %s could not be loaded", conversation_id)
         st.toast(f"The conversation could not be loaded: {err}", icon="⚠️")
