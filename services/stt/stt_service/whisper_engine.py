@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Generator, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from .short_window import (
 
 if TYPE_CHECKING:
     from faster_whisper.transcribe import Segment as FasterWhisperSegment
+    from faster_whisper.transcribe import TranscriptionInfo
 
 logger = logging.getLogger(__name__)
 
@@ -181,13 +182,11 @@ class WhisperTranscriber:
                     ", ".join(short.failed),
                     short.details,
                 )
-            segments, info = self._model.transcribe(
+            segments, info = self._decode(
                 samples,
                 language=language,
-                initial_prompt=prompt or None,
-                temperature=FALLBACK_TEMPERATURES if temperature == 0.0 else temperature,
-                beam_size=self._beam_size,
-                condition_on_previous_text=False,
+                prompt=prompt,
+                temperature=temperature,
                 word_timestamps=word_timestamps,
                 clip_timestamps=speech.clip_timestamps_s,
             )
@@ -238,13 +237,11 @@ class WhisperTranscriber:
                         round(clip_start_s * WHISPER_SAMPLE_RATE_HZ) : round(clip_end_s * WHISPER_SAMPLE_RATE_HZ)
                     ]
                     try:
-                        segments, info = self._model.transcribe(
+                        segments, info = self._decode(
                             clip,
                             language=known_language,
-                            initial_prompt=prompt or None,
-                            temperature=FALLBACK_TEMPERATURES if temperature == 0.0 else temperature,
-                            beam_size=self._beam_size,
-                            condition_on_previous_text=False,
+                            prompt=prompt,
+                            temperature=temperature,
                             word_timestamps=word_timestamps,
                         )
                         known_language = info.language
@@ -261,6 +258,30 @@ class WhisperTranscriber:
             close = getattr(audio_iterator, "close", None)
             if close is not None:  # the decoder, and the file it reads, stop now rather than when collected
                 close()
+
+    def _decode(
+        self,
+        samples: np.ndarray,
+        *,
+        language: str | None,
+        prompt: str | None,
+        temperature: float,
+        word_timestamps: bool,
+        **options: Any,
+    ) -> tuple[Iterable[FasterWhisperSegment], TranscriptionInfo]:
+        """faster-whisper's ``transcribe`` with this service's decoding choices (see the class docstring): OpenAI's
+        temperature fallback at 0, no conditioning on previous text; ``options`` pass through (``clip_timestamps``).
+        The segments are decoded lazily, while the caller iterates."""
+        return self._model.transcribe(
+            samples,
+            language=language,
+            initial_prompt=prompt or None,
+            temperature=FALLBACK_TEMPERATURES if temperature == 0.0 else temperature,
+            beam_size=self._beam_size,
+            condition_on_previous_text=False,
+            word_timestamps=word_timestamps,
+            **options,
+        )
 
     @property
     def _multilingual(self) -> bool:
