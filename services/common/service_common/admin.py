@@ -70,7 +70,7 @@ def require_admin(request: Request) -> None:
         raise AdminDisabled(
             f"the admin routes are off: start the service with {settings.env_prefix}ADMIN_API_KEY set to use them"
         )
-    keys = ApiKeys([key.strip() for key in settings.admin_api_key.get_secret_value().split(",") if key.strip()])
+    keys = ApiKeys(settings.admin_api_keys)
     try:
         keys.caller(request.headers.get("authorization", "").encode())
     except InvalidApiKey as err:

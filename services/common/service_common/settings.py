@@ -118,11 +118,21 @@ class ServiceSettings(BaseSettings):
     @property
     def api_keys(self) -> tuple[str, ...]:
         """The configured API keys (empty: no key needed)."""
-        if self.api_key is None:
-            return ()
-        return tuple(key.strip() for key in self.api_key.get_secret_value().split(",") if key.strip())
+        return _split_keys(self.api_key)
+
+    @property
+    def admin_api_keys(self) -> tuple[str, ...]:
+        """The configured admin keys (empty: the admin routes are off)."""
+        return _split_keys(self.admin_api_key)
 
     @property
     def env_prefix(self) -> str:
         """The prefix of this service's variables (``STT_``, ...), for messages that name a setting."""
         return str(self.model_config.get("env_prefix", ""))
+
+
+def _split_keys(value: SecretStr | None) -> tuple[str, ...]:
+    """The comma-separated keys of ``value``, stripped, empty ones dropped."""
+    if value is None:
+        return ()
+    return tuple(key.strip() for key in value.get_secret_value().split(",") if key.strip())
