@@ -203,8 +203,11 @@ def test_speech_during_a_response_cancels_it(realtime: ServiceProcess, data_dir:
     assert kinds[-1] == "response.created"  # and answered
     after = scrape(metrics)
     assert during[0].value("realtime_sessions_active") == before.value("realtime_sessions_active") + 1
-    assert after.value("conversation_turns_total") - before.value("conversation_turns_total") >= 2
-    assert after.value("conversation_barge_ins_total") - before.value("conversation_barge_ins_total") == 1
+    turns = after.value("conversation_turns_total") - before.value("conversation_turns_total")
+    barge_ins = after.value("conversation_barge_ins_total") - before.value("conversation_barge_ins_total")
+    # the words spoken over the reply may pause long enough to end a turn of their own and be spoken over again:
+    # at least the one barge-in, at most one per turn after the first (the closing hang-up is not one)
+    assert turns >= 2 and 1 <= barge_ins <= turns - 1, (turns, barge_ins)
     first_audio = "conversation_end_of_speech_to_audio_seconds"
     assert after.value(f"{first_audio}_count") - before.value(f"{first_audio}_count") >= 1
 
